@@ -1,0 +1,38 @@
+"""jaxlr: learning-rate strategies for JAX.
+
+Traceable schedules (every hyperparameter is data), compiled training, parallel learning-rate
+finders and vectorised sweeps. The top-level namespace re-exports the public layers:
+``jaxlr.schedules``, ``jaxlr.optimizers``, ``jaxlr.controllers``, ``jaxlr.train``,
+``jaxlr.finder``, ``jaxlr.sweep``; ``jaxlr.tasks``, ``jaxlr.plotting`` and ``jaxlr.cli`` are
+imported on demand.
+"""
+
+from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
+from importlib.metadata import version as _version
+
+from jaxlr import controllers as controllers
+from jaxlr import finder as finder
+from jaxlr import optimizers as optimizers
+from jaxlr import schedules as schedules
+from jaxlr import sweep as _sweep_module
+from jaxlr import train as train
+from jaxlr.controllers import *  # noqa: F401,F403
+from jaxlr.finder import *  # noqa: F401,F403
+from jaxlr.optimizers import *  # noqa: F401,F403
+from jaxlr.schedules import *  # noqa: F401,F403
+from jaxlr.sweep import *  # noqa: F401,F403
+from jaxlr.train import *  # noqa: F401,F403
+
+try:
+    __version__ = _version("jaxlr")
+except _PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0+unknown"
+
+
+def __getattr__(name: str):
+    # Host-only edges are imported lazily so `import jaxlr` never pulls matplotlib or a CLI library.
+    if name in ("plotting", "tasks", "cli"):
+        import importlib
+
+        return importlib.import_module(f"jaxlr.{name}")
+    raise AttributeError(f"module 'jaxlr' has no attribute {name!r}")

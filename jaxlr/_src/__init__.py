@@ -1,0 +1,1 @@
+"""Private implementation of jaxlr. Import from the public modules instead."""

@@ -1,0 +1,3 @@
+"""Plotting functions (matplotlib imported lazily inside each function)."""
+
+__all__: list[str] = []
