@@ -3,7 +3,7 @@
 Traceable schedules (every hyperparameter is data), compiled training, parallel learning-rate
 finders and vectorised sweeps. The top-level namespace re-exports the public layers:
 ``jaxlr.schedules``, ``jaxlr.optimizers``, ``jaxlr.controllers``, ``jaxlr.train``,
-``jaxlr.finder``, ``jaxlr.sweep``; ``jaxlr.tasks``, ``jaxlr.plotting`` and ``jaxlr.cli`` are
+``jaxlr.finder``, ``jaxlr.sweeps``; ``jaxlr.tasks``, ``jaxlr.plotting`` and ``jaxlr.cli`` are
 imported on demand.
 """
 
@@ -14,13 +14,13 @@ from jaxlr import controllers as controllers
 from jaxlr import finder as finder
 from jaxlr import optimizers as optimizers
 from jaxlr import schedules as schedules
-from jaxlr import sweep as _sweep_module
+from jaxlr import sweeps as sweeps
 from jaxlr import train as train
 from jaxlr.controllers import *  # noqa: F401,F403
 from jaxlr.finder import *  # noqa: F401,F403
 from jaxlr.optimizers import *  # noqa: F401,F403
 from jaxlr.schedules import *  # noqa: F401,F403
-from jaxlr.sweep import *  # noqa: F401,F403
+from jaxlr.sweeps import *  # noqa: F401,F403
 from jaxlr.train import *  # noqa: F401,F403
 
 try:

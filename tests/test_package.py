@@ -17,6 +17,6 @@ def test_import_does_not_pull_host_only_libraries():
 
 
 def test_public_modules_import():
-    for name in ("schedules", "optimizers", "controllers", "train", "finder", "sweep", "tasks",
+    for name in ("schedules", "optimizers", "controllers", "train", "finder", "sweeps", "tasks",
                  "plotting"):
         assert importlib.import_module(f"jaxlr.{name}") is not None
