@@ -1,0 +1,101 @@
+"""Checkpoints (orbax) and bit-exact resume, including in a new process."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxlr
+
+# The run used on both sides of the process boundary (kept in one string so that the child
+# builds exactly the same loss, optimizer, controllers and data).
+SETUP = textwrap.dedent("""
+    import jax, jax.numpy as jnp, numpy as np, jaxlr
+
+    def loss_fn(p, batch, *, key):
+        x, y = batch
+        h = jnp.tanh(x @ p["w1"])
+        keep = jax.random.bernoulli(key, 0.9, h.shape)   # dropout: uses the per-step key
+        out = (jnp.where(keep, h / 0.9, 0.0)) @ p["w2"]
+        return jnp.mean((out - y) ** 2)
+
+    def make():
+        kx, kp = jax.random.split(jax.random.key(0))
+        x = jax.random.normal(kx, (48, 4))
+        y = jnp.sin(x.sum(axis=1, keepdims=True))
+        k1, k2 = jax.random.split(kp)
+        params = {"w1": 0.5 * jax.random.normal(k1, (4, 8)),
+                  "w2": 0.5 * jax.random.normal(k2, (8, 1))}
+        opt = jaxlr.adamw(jaxlr.warmup_cosine(0.05, warmup_steps=3, total_steps=20),
+                          weight_decay=1e-3, max_grad_norm=1.0)
+        state = jaxlr.TrainState.create(params, opt, key=jax.random.key(42))
+        kw = dict(batch_size=8, key=jax.random.key(5), valid_data=(x[:16], y[:16]),
+                  eval_fn=lambda p, b: jnp.mean((jnp.tanh(b[0] @ p["w1"]) @ p["w2"] - b[1]) ** 2),
+                  eval_every=4, plateau=jaxlr.reduce_on_plateau(factor=0.5, patience=0),
+                  progress=False)
+        return loss_fn, opt, state, (x, y), kw
+""")
+
+
+def _namespace():
+    ns: dict = {}
+    exec(SETUP, ns)  # noqa: S102 - test helper
+    return ns
+
+
+def test_save_restore_roundtrip(tmp_path):
+    loss_fn, opt, state, data, kw = _namespace()["make"]()
+    state, _ = jaxlr.fit(loss_fn, opt, state, data, steps=5, **kw)
+    jaxlr.save_checkpoint(tmp_path / "ck", state)
+    assert jaxlr.latest_checkpoint_step(tmp_path / "ck") == 5
+    _, _, target, _, _ = _namespace()["make"]()
+    target = target.replace(plateau=jaxlr.reduce_on_plateau().init())
+    restored = jaxlr.restore_checkpoint(tmp_path / "ck", target)
+    chex.assert_trees_all_equal(jax.tree.map(_raw, restored), jax.tree.map(_raw, state))
+    chex.assert_trees_all_equal_dtypes(jax.tree.map(_raw, restored), jax.tree.map(_raw, state))
+    np.testing.assert_array_equal(jaxlr.current_lr(restored), jaxlr.current_lr(state))
+    with pytest.raises(FileNotFoundError):
+        jaxlr.restore_checkpoint(tmp_path / "missing", target)
+
+
+def _raw(x):
+    if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+        return jax.random.key_data(x)
+    return x
+
+
+@pytest.mark.slow
+def test_resume_in_new_process_is_bit_exact(tmp_path):
+    ns = _namespace()
+    loss_fn, opt, state, data, kw = ns["make"]()
+    full, hist_full = jaxlr.fit(loss_fn, opt, state, data, steps=14, **kw)
+    ckpt = str(tmp_path / "ckpt")
+    # first half here; the checkpoint is written at the end (step 7)
+    half, _ = jaxlr.fit(loss_fn, opt, state, data, steps=7, checkpoint_dir=ckpt, **kw)
+    assert jaxlr.latest_checkpoint_step(ckpt) == 7
+    out = str(tmp_path / "params.npz")
+    child = SETUP + textwrap.dedent(f"""
+        loss_fn, opt, state, data, kw = make()
+        st, h = jaxlr.fit(loss_fn, opt, state, data, steps=14, checkpoint_dir={ckpt!r}, **kw)
+        assert h.resumed_from == 7, h.resumed_from
+        leaves = jax.tree.leaves(st.params) + [jaxlr.current_lr(st), st.plateau.scale]
+        np.savez({out!r}, *[np.asarray(x) for x in leaves],
+                 loss=h.train["loss"], lr=h.train["lr"])
+    """)
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    res = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True,
+                         env=env, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    got = np.load(out)
+    want = jax.tree.leaves(full.params) + [jaxlr.current_lr(full), full.plateau.scale]
+    for i, w in enumerate(want):
+        np.testing.assert_array_equal(got[f"arr_{i}"], np.asarray(w))  # bit-exact
+    np.testing.assert_array_equal(got["loss"], hist_full.train["loss"][7:])
+    np.testing.assert_array_equal(got["lr"], hist_full.train["lr"][7:])
+    assert int(half.step) == 7

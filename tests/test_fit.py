@@ -1,0 +1,277 @@
+"""jaxlr.fit: scan-fused chunks, data paths, evaluation, controllers, time budget, errors."""
+
+import json
+import re
+import warnings
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxlr
+from jaxlr._src import data as data_lib
+from jaxlr._src import fit as fit_lib
+
+N, BS = 40, 8  # 5 batches per epoch
+
+
+def loss_fn(p, batch):
+    x, y = batch
+    return jnp.mean((x @ p["w"] + p["b"] - y) ** 2)
+
+
+def metric_fn(p, batch):
+    return {"loss": loss_fn(p, batch), "neg": -loss_fn(p, batch)}
+
+
+def _data(n=N, seed=0):
+    kx = jax.random.key(seed)
+    x = jax.random.normal(kx, (n, 3))
+    y = x @ jnp.array([[1.0], [-2.0], [0.5]]) + 0.3
+    return x, y
+
+
+def _params():
+    return {"w": jnp.zeros((3, 1)), "b": jnp.zeros((1,))}
+
+
+KEY = jax.random.key(7)
+# One optimizer object shared by the tests: fit's compiled chunk programs are cached on
+# (loss_fn, optimizer, chunk_size, batch_size), so sharing it keeps the file fast.
+SGD = jaxlr.sgd(0.05)
+ADAM = jaxlr.adam(jaxlr.cosine_decay(0.05, 20))
+
+
+def _manual(opt, steps, data=None, key=KEY):
+    """Reference: a Python loop of the jitted step over jaxlr._src.data batches."""
+    data = _data() if data is None else data
+    state = jaxlr.TrainState.create(_params(), opt)
+    step = jaxlr.make_train_step(loss_fn, opt)
+    losses = []
+    for t in range(steps):
+        state, m = step(state, data_lib.get_batch(data, key, jnp.int32(t), BS))
+        losses.append(float(m["loss"]))
+    return state, np.array(losses)
+
+
+def test_fit_equals_python_loop_and_chunking_is_invisible():
+    opt = ADAM
+    ref, ref_losses = _manual(opt, 13)
+    outs = []
+    for chunk in (4, 64):
+        st, h = jaxlr.fit(loss_fn, opt, _params(), _data(), steps=13, batch_size=BS, key=KEY,
+                          chunk_size=chunk, progress=False)
+        chex.assert_trees_all_close(st.params, ref.params, rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(h.train["loss"], ref_losses, rtol=1e-6)
+        outs.append(st)
+    chex.assert_trees_all_equal(outs[0].params, outs[1].params)  # bit-identical
+    assert h.steps.tolist() == list(range(13)) and h.stop_reason == "completed"
+    np.testing.assert_allclose(h.train["lr"][:3], jaxlr.cosine_decay(0.05, 20)(jnp.arange(3)),
+                               rtol=1e-6)
+    json.dumps(h.to_dict())
+
+
+def test_fit_does_not_consume_inputs_and_compiles_once_for_new_values():
+    opt = ADAM
+    state = jaxlr.TrainState.create(_params(), opt, key=KEY)
+    jaxlr.fit(loss_fn, opt, state, _data(), steps=7, batch_size=BS, chunk_size=4,
+              progress=False)
+    before = fit_lib._array_chunk._cache_size()
+    for peak in (0.01, 0.2):
+        sched = jaxlr.cosine_decay(peak, 30)
+        s2 = state.replace(opt_state=jaxlr.set_hyperparams(state.opt_state,
+                                                           learning_rate=sched, b1=0.5))
+        out, h = jaxlr.fit(loss_fn, opt, s2, _data(), steps=9, batch_size=BS, chunk_size=4,
+                           progress=False)
+        np.testing.assert_allclose(h.train["lr"], sched(jnp.arange(9)), rtol=1e-6)
+    assert fit_lib._array_chunk._cache_size() == before  # state still usable, no new program
+    assert float(state.params["w"][0, 0]) == 0.0
+
+
+def test_stream_of_batches_with_prefetch():
+    opt = ADAM
+    ref, ref_losses = _manual(opt, 6)
+    batches = [data_lib.get_batch(_data(), KEY, jnp.int32(t), BS) for t in range(6)]
+    gen = (b for b in batches)
+    st, h = jaxlr.fit(loss_fn, opt, _params(), gen, progress=False, chunk_size=4)
+    chex.assert_trees_all_close(st.params, ref.params, rtol=1e-6)
+    np.testing.assert_allclose(h.train["loss"], ref_losses, rtol=1e-6)
+    # a list with epochs is re-iterated; steps caps the run
+    st, h = jaxlr.fit(loss_fn, opt, _params(), batches, epochs=3, progress=False)
+    assert int(st.step) == 18
+    st, h = jaxlr.fit(loss_fn, opt, _params(), batches, steps=20, progress=False)
+    assert int(st.step) == 6 and h.stop_reason == "data_exhausted"
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["arrays", "stream"])
+def test_nonfinite_stops_with_last_finite_state(stream):
+    x, y = _data()
+    y = y.at[:].set(jnp.where(jnp.arange(N)[:, None] == 0, jnp.nan, y))  # one bad example
+    opt = SGD
+    # the step that first sees example 0
+    order = [np.asarray(data_lib.batch_indices(KEY, jnp.int32(t), N, BS)) for t in range(10)]
+    bad = next(t for t, idx in enumerate(order) if 0 in idx)
+    data = (x, y)
+    if stream:
+        data = [data_lib.get_batch((x, y), KEY, jnp.int32(t), BS) for t in range(10)]
+    with pytest.warns(RuntimeWarning, match=f"non-finite at step {bad}"):
+        st, h = jaxlr.fit(loss_fn, opt, _params(), data, steps=None if stream else 10,
+                          batch_size=None if stream else BS, key=KEY, progress=False)
+    assert h.stop_reason == "nonfinite" and h.nonfinite_step == bad and int(st.step) == bad
+    ref, _ = _manual(opt, bad, data=(x, y))
+    chex.assert_trees_all_close(st.params, ref.params, rtol=1e-6)
+    assert len(h.train["loss"]) == bad and np.isfinite(h.train["loss"]).all()
+
+
+def test_evaluation_history_writer_and_plot(tmp_path):
+    seen = []
+    opt = ADAM
+    st, h = jaxlr.fit(loss_fn, opt, _params(), _data(), epochs=3, batch_size=BS, key=KEY,
+                      valid_data=_data(16, seed=1), eval_fn=metric_fn, progress=False,
+                      writer=lambda step, s: seen.append((step, dict(s))))
+    assert h.eval_steps.tolist() == [5, 10, 15]
+    np.testing.assert_allclose(h.eval["val_neg"], -h.eval["val_loss"])
+    np.testing.assert_allclose(h.eval["val_loss"][-1], loss_fn(st.params, _data(16, seed=1)),
+                               rtol=1e-6)
+    assert any("val_loss" in s for _, s in seen) and any("loss" in s for _, s in seen)
+    fig = h.plot()
+    fig.savefig(tmp_path / "h.png")
+    assert (tmp_path / "h.png").stat().st_size > 0
+
+
+def test_plateau_in_fit_reduces_on_flat_metric():
+    # the validation metric never improves (it does not depend on the params)
+    flat = lambda p, b: {"loss": jnp.float32(1.0)}  # noqa: E731
+    ctrl = jaxlr.reduce_on_plateau(factor=0.5, patience=1)
+    opt = SGD
+    st, h = jaxlr.fit(loss_fn, opt, _params(), _data(), steps=30, batch_size=BS, key=KEY,
+                      valid_data=_data(8), eval_fn=flat, eval_every=5, plateau=ctrl,
+                      progress=False)
+    # PyTorch convention: evaluation 1 sets best, reductions after patience+1 bad evaluations
+    sim = jaxlr.controllers.simulate(ctrl, jnp.ones(6))
+    want = [5 * (i + 1) for i in range(6) if bool(sim.reduced[i])]
+    assert h.reductions.tolist() == want and want
+    np.testing.assert_allclose(h.lr_scale, sim.scale)
+    np.testing.assert_allclose(jaxlr.current_lr(st), 0.05 * sim.scale[-1], rtol=1e-6)
+    # the train lr metric reflects the scale after each reduction
+    np.testing.assert_allclose(h.train["lr"][5:10], 0.05 * sim.scale[0], rtol=1e-6)
+    np.testing.assert_allclose(h.train["lr"][-1], 0.05 * sim.scale[-2], rtol=1e-6)
+
+
+def test_early_stopping_restores_best_params():
+    # validation loss: distance of w to a target the training does not head to
+    target = jnp.full((3, 1), 0.2)
+    val = lambda p, b: jnp.sum((p["w"] - target) ** 2)  # noqa: E731
+    es = jaxlr.early_stopping(patience=2)
+    opt = SGD
+    st, h = jaxlr.fit(loss_fn, opt, _params(), _data(), steps=200, batch_size=BS, key=KEY,
+                      valid_data=_data(8), eval_fn=val, eval_every=2, early_stopping=es,
+                      progress=False)
+    assert h.stop_reason == "early_stopping" and int(st.step) < 200
+    best = int(np.argmin(h.eval["val_loss"]))
+    assert h.best_step == h.eval_steps[best]
+    np.testing.assert_allclose(val(st.params, None), h.eval["val_loss"][best], rtol=1e-6)
+
+
+def test_monitor_train_metric():
+    es = jaxlr.early_stopping(patience=0, mode="max")  # a decreasing "loss" never improves
+    st, h = jaxlr.fit(loss_fn, SGD, _params(), _data(), steps=50, batch_size=BS,
+                      key=KEY, early_stopping=es, monitor="loss", eval_every=5,
+                      progress=False)
+    assert h.stop_reason == "early_stopping" and int(st.step) == 10
+
+
+class FakeClock:
+    """Deterministic clock: each call advances by ``dt`` seconds."""
+
+    def __init__(self, dt):
+        self.t, self.dt = 0.0, dt
+
+    def __call__(self):
+        self.t += self.dt
+        return self.t
+
+
+def test_time_budget_stops_and_time_clock_drives_schedule():
+    sched = jaxlr.linear(1.0, 0.0, 100)
+    opt = jaxlr.sgd(sched)
+    st, h = jaxlr.fit(loss_fn, opt, _params(), _data(), batch_size=BS, key=KEY,
+                      time_budget=20.0, schedule_clock="time", clock=FakeClock(1.0),
+                      chunk_size=4, progress=False)
+    assert h.stop_reason == "time_budget"
+    lr = h.train["lr"]
+    assert lr[0] >= 0.8 and np.all(np.diff(lr) <= 1e-7)  # follows elapsed time, not steps
+    assert lr[-1] < 0.3  # most of the "cosine over 20 s" was spent
+    # the same run with a step clock: the rate follows steps (100-step horizon)
+    st2, h2 = jaxlr.fit(loss_fn, opt, _params(), _data(), batch_size=BS, key=KEY,
+                        time_budget=20.0, clock=FakeClock(1.0), chunk_size=4, progress=False)
+    np.testing.assert_allclose(h2.train["lr"], sched(jnp.arange(len(h2.train["lr"]))),
+                               rtol=1e-6)
+
+
+@pytest.mark.parametrize("kwargs,err,text", [
+    (dict(steps=0), ValueError, "steps=0"),
+    (dict(steps=5, batch_size=100), ValueError, "batch_size=100"),
+    (dict(steps=5, batch_size=8, time_budget=-1.0), ValueError, "time_budget=-1.0"),
+    (dict(steps=5, batch_size=8, schedule_clock="wall"), ValueError, "schedule_clock='wall'"),
+    (dict(steps=5, batch_size=8, schedule_clock="time"), ValueError, "time_budget=None"),
+    (dict(steps=5, batch_size=8, plateau=jaxlr.reduce_on_plateau(), monitor="val_acc"),
+     ValueError, "monitor='val_acc'"),
+    (dict(steps=5, batch_size=8, plateau=jaxlr.reduce_on_plateau(), monitor="acc"),
+     ValueError, "monitor='acc'"),
+    (dict(steps=5, batch_size=8, plateau=jaxlr.early_stopping(patience=1)), ValueError,
+     "plateau"),
+    (dict(steps=5), TypeError, "batch_size=None"),
+    (dict(steps=5, batch_size=8, key=None), TypeError, "key=None"),
+    (dict(steps=5, epochs=1, batch_size=8), ValueError, "not both"),
+])
+def test_bad_arguments(kwargs, err, text):
+    kwargs.setdefault("key", KEY)
+    with pytest.raises(err, match=re.escape(text)):
+        jaxlr.fit(loss_fn, SGD, _params(), _data(), progress=False, **kwargs)
+
+
+def test_bad_loss_and_params():
+    with pytest.raises(TypeError, match="calling `loss_fn` on a batch failed"):
+        jaxlr.fit(lambda p, b: loss_fn(p, b[0]), SGD, _params(), _data(),
+                  steps=2, batch_size=8, key=KEY, progress=False)
+    with pytest.raises(ValueError, match=re.escape("shape (8, 1)")):
+        jaxlr.fit(lambda p, b: b[0] @ p["w"], SGD, _params(), _data(), steps=2,
+                  batch_size=8, key=KEY, progress=False)
+    with pytest.raises(TypeError, match=re.escape("params['n']")):
+        jaxlr.fit(loss_fn, SGD, {"n": jnp.arange(3)}, _data(), steps=2,
+                  batch_size=8, key=KEY, progress=False)
+
+
+def test_progress_bar_is_off_without_tty():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _, h = jaxlr.fit(loss_fn, SGD, _params(), _data(), steps=3, batch_size=8,
+                         key=KEY, progress=True)
+    assert fit_lib._progress_bar(True, 3, 0) is None  # pytest captures stderr: not a TTY
+
+
+def test_stream_time_budget_and_plateau_on_train_metric():
+    batches = [data_lib.get_batch(_data(), KEY, jnp.int32(t), BS) for t in range(5)]
+    ctrl = jaxlr.reduce_on_plateau(factor=0.5, patience=0, mode="max")  # loss never "rises"
+    st, h = jaxlr.fit(loss_fn, SGD, _params(), batches, epochs=100, time_budget=12.0,
+                      clock=FakeClock(1.0), plateau=ctrl, monitor="loss", eval_every=2,
+                      progress=False)
+    assert h.stop_reason == "time_budget" and 0 < int(st.step) < 500
+    assert h.reductions.size >= 1
+    np.testing.assert_allclose(jaxlr.hyperparams(st)["learning_rate"],
+                               0.05 * float(st.plateau.scale), rtol=1e-6)
+
+
+def test_time_clock_state_counts_steps_again_in_a_step_clock_fit():
+    sched = jaxlr.linear(1.0, 0.0, 100)
+    opt = jaxlr.sgd(sched)
+    st, h = jaxlr.fit(loss_fn, opt, _params(), _data(), batch_size=BS, key=KEY,
+                      time_budget=10.0, schedule_clock="time", clock=FakeClock(1.0),
+                      chunk_size=4, progress=False)
+    assert int(st.opt_state.schedule_step) >= 0
+    st2, h2 = jaxlr.fit(loss_fn, opt, st, _data(), steps=int(st.step) + 2, batch_size=BS,
+                        chunk_size=4, progress=False)
+    np.testing.assert_allclose(h2.train["lr"], sched(int(st.step) + jnp.arange(2)), rtol=1e-6)
