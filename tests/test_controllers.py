@@ -373,6 +373,13 @@ def test_state_dtypes_and_shapes():
     chex.assert_trees_all_equal_dtypes(e, e2)
 
 
+def test_init_states_have_distinct_buffers():
+    # make_train_step donates its TrainState (controller states included): no buffer twice.
+    for ctrl in (jaxlr.reduce_on_plateau(), jaxlr.early_stopping(patience=2)):
+        leaves = jax.tree.leaves(ctrl.init())
+        assert len({x.unsafe_buffer_pointer() for x in leaves}) == len(leaves)
+
+
 def test_controller_attributes():
     p = jaxlr.reduce_on_plateau(mode="max")
     e = jaxlr.early_stopping(patience=3, restore_best=False)

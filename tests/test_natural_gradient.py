@@ -401,18 +401,37 @@ def test_natural_gradient_trains_a_small_mlp_faster_than_sgd():
 def test_works_inside_the_train_step():
     task = jaxlr.tasks.get_task("digits-mlp", hidden=8)
     batch = tuple(jnp.asarray(a[:64]) for a in task.train)
-    opt = jaxlr.natural_gradient(1.0, task.apply, damping=1e-2, cg_iters=3)
+    opt = jaxlr.natural_gradient(1.0, task.apply, damping=1.0, cg_iters=3, momentum=0.5)
     state = jaxlr.TrainState.create(task.init(jax.random.key(0)), opt)
     step = jaxlr.make_train_step(task.loss, opt)
-    try:
-        state, metrics = step(state, batch)
-    except TypeError as e:
-        if "batch=None" in str(e):
-            pytest.skip("make_train_step does not pass batch= to the optimizer yet")
-        raise
+    state, metrics = step(state, batch)
     state, metrics2 = step(state, batch)
     assert float(metrics2["loss"]) < float(metrics["loss"])
     assert float(metrics["lr"]) == 1.0
+
+
+def test_works_inside_fit():
+    task = jaxlr.tasks.get_task("digits-mlp", hidden=8)
+    opt = jaxlr.natural_gradient(1.0, task.apply, damping=1.0, cg_iters=3)
+    params = task.init(jax.random.key(0))
+    start = float(task.loss(params, task.valid_batch()))
+    state, hist = jaxlr.fit(task.loss, opt, params, task.train, steps=40, batch_size=64,
+                            key=jax.random.key(1), valid_data=task.valid, eval_every=40,
+                            progress=False)
+    assert int(state.step) == 40
+    assert hist.eval["val_loss"][-1] < 0.7 * start
+
+
+def _distinct_buffers(tree):
+    leaves = jax.tree.leaves(tree)
+    return len({x.unsafe_buffer_pointer() for x in leaves}) == len(leaves)
+
+
+def test_states_have_distinct_buffers_for_donation():
+    params, _ = _logistic_problem()
+    for opt in (jaxlr.natural_gradient(1.0, linear_apply, momentum=0.9, adaptive_damping=True),
+                jaxlr.diagonal_natural_gradient(0.1, linear_apply, momentum=0.9)):
+        assert _distinct_buffers(opt.init(params).inner_state)
 
 
 # ------------------------------------------------------------------------------------------------

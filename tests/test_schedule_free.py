@@ -193,3 +193,17 @@ def test_bad_types():
         jaxlr.schedule_free_sgd(warmup_steps=2.5)
     with pytest.raises(TypeError, match="b1"):
         jaxlr.schedule_free_adamw(b1="0.9")
+
+
+def test_fit_evaluates_schedule_free_at_the_averaged_point():
+    task = jaxlr.tasks.get_task("digits-mlp", hidden=8)
+    opt = jaxlr.schedule_free_adamw(0.01, warmup_steps=5)
+    params = task.init(jax.random.key(0))
+    state, hist = jaxlr.fit(task.loss, opt, params, task.train, steps=30, batch_size=64,
+                            key=jax.random.key(1), valid_data=task.valid, eval_every=30,
+                            progress=False)
+    x = jaxlr.eval_params(state.opt_state, state.params)
+    want = float(task.loss(x, task.valid_batch()))
+    at_y = float(task.loss(state.params, task.valid_batch()))
+    assert abs(want - at_y) > 1e-6  # the two points differ, so the check below has teeth
+    np.testing.assert_allclose(hist.eval["val_loss"][-1], want, rtol=1e-5)

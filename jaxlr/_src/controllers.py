@@ -140,11 +140,12 @@ def _inc(x: jax.Array) -> jax.Array:
 
 
 def _f32(x: ArrayLike) -> jax.Array:
-    return jnp.asarray(x).astype(jnp.float32)
+    # jnp.array copies: a state never aliases the caller's array (train steps donate states).
+    return jnp.array(x, dtype=jnp.float32)
 
 
 def _i32(x: ArrayLike) -> jax.Array:
-    return jnp.asarray(x).astype(jnp.int32)
+    return jnp.array(x, dtype=jnp.int32)
 
 
 def _worst(mode: str) -> jax.Array:
@@ -349,10 +350,14 @@ def reduce_on_plateau(
         hp = PlateauHParams(factor=_f32(factor), patience=_i32(patience),
                             threshold=_f32(threshold), cooldown=_i32(cooldown),
                             min_scale=floor, eps=eps_scale)
-        zero = jnp.zeros((), jnp.int32)
-        return PlateauState(scale=jnp.ones((), jnp.float32), best=_worst(mode), num_bad=zero,
-                            cooldown=zero, reduced=jnp.zeros((), bool), num_reductions=zero,
-                            last_reduction=jnp.full((), -1, jnp.int32), count=zero, hparams=hp)
+        # Every field its own buffer: a train step that donates its state must not see one
+        # buffer twice.
+        def zero():
+            return jnp.zeros((), jnp.int32)
+
+        return PlateauState(scale=jnp.ones((), jnp.float32), best=_worst(mode), num_bad=zero(),
+                            cooldown=zero(), reduced=jnp.zeros((), bool), num_reductions=zero(),
+                            last_reduction=jnp.full((), -1, jnp.int32), count=zero(), hparams=hp)
 
     update = _PLATEAU_UPDATES[(mode, threshold_mode, patience_convention)]
     return Controller(init=init, update=update, mode=mode, restore_best=False, kind="plateau")
@@ -474,11 +479,10 @@ def early_stopping(
         base = _worst(mode) if baseline is None else _f32(baseline)
         hp = EarlyStoppingHParams(patience=_i32(patience), min_delta=_f32(min_delta),
                                   baseline=base, start_from=_i32(start_from))
-        zero = jnp.zeros((), jnp.int32)
-        false = jnp.zeros((), bool)
-        return EarlyStoppingState(stop=false, improved=false, best=_worst(mode),
-                                  best_step=jnp.full((), -1, jnp.int32), num_bad=zero,
-                                  count=zero, hparams=hp)
+        return EarlyStoppingState(stop=jnp.zeros((), bool), improved=jnp.zeros((), bool),
+                                  best=_worst(mode), best_step=jnp.full((), -1, jnp.int32),
+                                  num_bad=jnp.zeros((), jnp.int32),
+                                  count=jnp.zeros((), jnp.int32), hparams=hp)
 
     return Controller(init=init, update=_EARLY_STOPPING_UPDATES[mode], mode=mode,
                       restore_best=bool(restore_best), kind="early_stopping")

@@ -24,6 +24,7 @@ import optax
 
 from jaxlr._src import data as _data
 from jaxlr._src import optimizers as _opt
+from jaxlr._src.schedule_free import eval_params as _opt_eval_params
 from jaxlr._src.train import TrainState, _jit_eval, eval_step_fn, train_step_fn
 from jaxlr._src.validation import check_choice, check_positive, check_steps, fail
 
@@ -544,7 +545,10 @@ def fit(loss_fn: Callable[..., Any], optimizer: optax.GradientTransformation, st
         last_eval_step = step_now
         vals: dict[str, float] = {}
         if valid_batches is not None:
-            items = [(jax.device_get(eval_jit(st, b)), _num_examples(b)) for b in valid_batches]
+            # schedule-free optimizers evaluate at their averaged point; others at params
+            st_eval = st.replace(params=_opt_eval_params(st.opt_state, st.params))
+            items = [(jax.device_get(eval_jit(st_eval, b)), _num_examples(b))
+                     for b in valid_batches]
             vals = {"val_" + k: float(v) for k, v in _weighted_mean(items).items()}
         if since_eval:
             cat = {k: np.concatenate([m[k] for m in since_eval]) for k in since_eval[0]}
@@ -570,7 +574,7 @@ def fit(loss_fn: Callable[..., Any], optimizer: optax.GradientTransformation, st
                 best_step = step_now
                 if early_stopping.restore_best:
                     best_snapshot = jax.tree_util.tree_map(
-                        jnp.copy, (st.params, st.model_state))
+                        jnp.copy, (st.params, st.model_state, st.opt_state))
             st = st.replace(early_stopping=new_e)
             stop = bool(new_e.stop)
         ev_steps.append(step_now)
@@ -772,8 +776,8 @@ def fit(loss_fn: Callable[..., Any], optimizer: optax.GradientTransformation, st
         evaluate(st_box, controllers=False)
     if (early_stopping is not None and early_stopping.restore_best
             and best_snapshot is not None):
-        params, model_state = best_snapshot
-        st_box = st_box.replace(params=params, model_state=model_state)
+        params, model_state, opt_state = best_snapshot
+        st_box = st_box.replace(params=params, model_state=model_state, opt_state=opt_state)
     if manager is not None:
         maybe_checkpoint(st_box, force=True)
         manager.close()

@@ -374,9 +374,10 @@ def natural_gradient(
                 min_damping, momentum=None):
         def init_fn(params):
             vel = jax.tree_util.tree_map(jnp.zeros_like, params) if use_momentum else ()
-            nan = jnp.full((), jnp.nan, _F32)
-            return NaturalGradientState(damping_scale=jnp.ones((), _F32), rho=nan,
-                                        cg_residual=nan, velocity=vel)
+            # distinct buffers per field (train steps donate their state)
+            return NaturalGradientState(damping_scale=jnp.ones((), _F32),
+                                        rho=jnp.full((), jnp.nan, _F32),
+                                        cg_residual=jnp.full((), jnp.nan, _F32), velocity=vel)
 
         def update_fn(grads, state, params=None, *, batch=None, **extra_args):
             del extra_args
@@ -517,9 +518,11 @@ def diagonal_natural_gradient(
 
     def factory(learning_rate, damping, decay, momentum=None):
         def init_fn(params):
-            zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
-            return DiagonalFisherState(count=jnp.zeros((), jnp.int32), fisher=zeros,
-                                       velocity=zeros if use_momentum else ())
+            # distinct buffers per field (train steps donate their state)
+            return DiagonalFisherState(
+                count=jnp.zeros((), jnp.int32),
+                fisher=jax.tree_util.tree_map(jnp.zeros_like, params),
+                velocity=jax.tree_util.tree_map(jnp.zeros_like, params) if use_momentum else ())
 
         def update_fn(grads, state, params=None, *, batch=None, **extra_args):
             del extra_args

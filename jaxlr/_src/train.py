@@ -273,7 +273,11 @@ class _TrainStep:
         finite = jnp.isfinite(loss32) & jnp.isfinite(grad_norm)
 
         def apply(st):
-            updates, opt_state = optimizer.update(grads, st.opt_state, st.params)
+            # Optimizers that need the batch (natural gradient) receive it as an extra
+            # argument; optax chains forward extra arguments and ignore unknown ones.
+            extra = ({"batch": batch}
+                     if isinstance(optimizer, optax.GradientTransformationExtraArgs) else {})
+            updates, opt_state = optimizer.update(grads, st.opt_state, st.params, **extra)
             if scale is not None:
                 updates = jax.tree_util.tree_map(lambda u: u * scale.astype(u.dtype), updates)
             params = optax.apply_updates(st.params, updates)
