@@ -1,0 +1,339 @@
+"""Benchmark of the learning-rate finders against what a user would otherwise run.
+
+Digits MLP (64-128-10, Adam, batch 64), 32 candidate rates x 200 updates:
+
+(a) ``jaxlr.parallel_lr_find``: one compiled program for all candidates;
+(b) the same 32 short runs as a sequential PyTorch CPU loop (same threads);
+(c) raw JAX baselines: a Python loop over a jitted step, and one jitted ``lax.scan`` run per rate;
+(d) torch-lr-finder's range test vs ``jaxlr.lr_find`` (200 updates).
+
+Also: achieved FLOP/s of the parallel finder at 64 and 256 candidates against a measured
+large-matmul peak, the persistent compilation cache's effect on a fresh process, and (with
+``--sizes``) wall time against the number of candidates (for a GPU: 1, 64, 256, 1024).
+
+Prints one JSON line per figure: ``{"name", "jaxlr_s", "baseline_s", "ratio", ...}``;
+steady-state times exclude compilation (second call), end-to-end ones include it.
+
+Run: ``python scripts/bench_finder.py`` (``--quick`` for a fast smoke run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import warnings
+
+import numpy as np
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import optax  # noqa: E402
+
+import jaxlr  # noqa: E402
+from jaxlr._src.data import batch_indices, take  # noqa: E402
+from jaxlr.tasks import get_task  # noqa: E402
+
+NUM_LRS, STEPS, BATCH = 32, 200, 64
+
+
+def emit(name, jaxlr_s, baseline_s=None, **extra):
+    row = {"name": name, "jaxlr_s": round(jaxlr_s, 4)}
+    if baseline_s is not None:
+        row["baseline_s"] = round(baseline_s, 4)
+        row["ratio"] = round(baseline_s / jaxlr_s, 2)
+    row.update(extra)
+    print(json.dumps(row))
+    sys.stdout.flush()
+
+
+def timed(fn, repeat=1):
+    best = float("inf")
+    out = None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+def lr_grid(n):
+    return np.exp(np.linspace(np.log(1e-5), np.log(1.0), n))
+
+
+def mlp_flops_per_step(batch=BATCH, sizes=(64, 128, 10)):
+    """Forward + backward multiply-adds of the MLP, 2 FLOPs each (backward ~ 2x forward)."""
+    macs = sum(a * b for a, b in zip(sizes[:-1], sizes[1:])) * batch
+    return 3 * 2 * macs
+
+
+def matmul_peak(n=2048, repeat=5):
+    a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
+    f = jax.jit(lambda x, y: x @ y)
+    f(a, a).block_until_ready()
+    t, _ = timed(lambda: f(a, a).block_until_ready(), repeat)
+    return 2 * n ** 3 / t
+
+
+# ---------------------------------------------------------------------------------- (a) (c)
+
+
+def run_parallel(task, n, steps, key=0):
+    return jaxlr.parallel_lr_find(task, lrs=lr_grid(n), num_steps=steps, smoothing=0.9,
+                                  key=key)
+
+
+def raw_jax_baselines(task, lrs, steps):
+    """(c1) Python loop over a jitted step; (c2) one jitted scan per rate (compiled once)."""
+    train = task.train_batches()
+    n = task.num_train
+    params0 = task.init(jax.random.key(0))
+    key = jax.random.key(1)
+
+    def make_step(lr):
+        tx = optax.adam(lr)
+
+        def step(p, s, k):
+            batch = take(train, batch_indices(key, k, n, BATCH))
+            loss, g = jax.value_and_grad(task.loss)(p, batch)
+            u, s = tx.update(g, s, p)
+            return optax.apply_updates(p, u), s, loss
+
+        return tx, step
+
+    @jax.jit
+    def jstep(p, s, k, lr):
+        return make_step(lr)[1](p, s, k)
+
+    def c1():
+        out = []
+        for lr in lrs:
+            tx, _ = make_step(jnp.float32(lr))
+            p, s = params0, tx.init(params0)
+            for k in range(steps):
+                p, s, loss = jstep(p, s, k, jnp.float32(lr))
+            out.append(loss)
+        return jax.block_until_ready(out)
+
+    @jax.jit
+    def scanned(lr):
+        tx, step = make_step(lr)
+
+        def body(c, k):
+            p, s, loss = step(*c, k)
+            return (p, s), loss
+
+        return jax.lax.scan(body, (params0, tx.init(params0)), jnp.arange(steps))[1]
+
+    def c2():
+        return jax.block_until_ready([scanned(jnp.float32(lr)) for lr in lrs])
+
+    return c1, c2
+
+
+# ---------------------------------------------------------------------------------- (b) (d)
+
+
+def torch_setup(task):
+    import torch
+    from torch import nn
+
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    x = torch.from_numpy(task.train[0])
+    y = torch.from_numpy(task.train[1].astype(np.int64))
+
+    def model():
+        return nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10))
+
+    return torch, nn, x, y, model
+
+
+def torch_runs(task, lrs, steps):
+    torch, nn, x, y, make = torch_setup(task)
+    crit = nn.CrossEntropyLoss()
+    g = torch.Generator().manual_seed(0)
+    n = x.shape[0]
+
+    def run():
+        finals = []
+        for lr in lrs:
+            torch.manual_seed(0)
+            m = make()
+            opt = torch.optim.Adam(m.parameters(), lr=float(lr))
+            perm = torch.randperm(n, generator=g)
+            pos = 0
+            for _ in range(steps):
+                if pos + BATCH > n:
+                    perm, pos = torch.randperm(n, generator=g), 0
+                idx = perm[pos:pos + BATCH]
+                pos += BATCH
+                opt.zero_grad()
+                loss = crit(m(x[idx]), y[idx])
+                loss.backward()
+                opt.step()
+            finals.append(float(loss.detach()))
+        return finals
+
+    return run
+
+
+def torch_range_test(task, steps):
+    import contextlib
+    import io
+
+    torch, nn, x, y, make = torch_setup(task)
+    from torch.utils.data import DataLoader, TensorDataset
+    from torch_lr_finder import LRFinder
+
+    loader = DataLoader(TensorDataset(x, y), batch_size=BATCH, shuffle=True, drop_last=True)
+
+    def run():
+        m = make()
+        opt = torch.optim.Adam(m.parameters(), lr=1e-7)
+        finder = LRFinder(m, opt, nn.CrossEntropyLoss(), device="cpu")
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(
+                io.StringIO()):
+            finder.range_test(loader, end_lr=10.0, num_iter=steps)
+        finder.reset()
+        return finder.history["loss"]
+
+    return run
+
+
+# ---------------------------------------------------------------------------------- cache
+
+
+CACHE_SNIPPET = textwrap.dedent("""
+    import os, sys, time, json
+    t0 = time.perf_counter()
+    import jax
+    cache = sys.argv[1]
+    if cache != "none":
+        jax.config.update("jax_compilation_cache_dir", cache)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+        jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+    import jaxlr
+    from jaxlr.tasks import get_task
+    task = get_task("digits-mlp")
+    t1 = time.perf_counter()
+    r = jaxlr.parallel_lr_find(task, num_lrs=32, num_steps=int(sys.argv[2]), smoothing=0.9)
+    r.suggestion
+    t2 = time.perf_counter()
+    print(json.dumps({"first_call_s": t2 - t1, "process_s": t2 - t0}))
+""")
+
+
+def cache_effect(steps):
+    env = dict(os.environ, JAX_PLATFORMS=os.environ.get("JAX_PLATFORMS", "cpu"))
+    with tempfile.TemporaryDirectory() as d:
+        out = []
+        for cache in ("none", d, d):
+            p = subprocess.run([sys.executable, "-c", CACHE_SNIPPET, cache, str(steps)],
+                               capture_output=True, text=True, env=env, timeout=600)
+            if p.returncode != 0:
+                raise RuntimeError(p.stderr[-2000:])
+            out.append(json.loads(p.stdout.strip().splitlines()[-1]))
+    return out
+
+
+# ---------------------------------------------------------------------------------- main
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="fewer candidates/steps for a smoke run")
+    ap.add_argument("--sizes", nargs="*", type=int, default=None,
+                    help="also time these candidate counts (e.g. 1 64 256 1024 on a GPU)")
+    ap.add_argument("--skip", nargs="*", default=[], help="parts to skip: b c d flops cache")
+    ap.add_argument("--torch-runs", type=int, default=None,
+                    help="time only this many of the sequential PyTorch runs and scale the time "
+                         "to all candidates (every run is the same work); default: all")
+    args = ap.parse_args(argv)
+    n_lrs, steps = (8, 100) if args.quick else (NUM_LRS, STEPS)
+    dev = jax.devices()[0]
+    print(json.dumps({"device": str(dev), "platform": dev.platform,
+                      "device_kind": getattr(dev, "device_kind", ""),
+                      "cpu": platform.processor() or platform.machine(),
+                      "cpu_count": os.cpu_count(), "jax": jax.__version__,
+                      "candidates": n_lrs, "steps": steps}))
+    task = get_task("digits-mlp")
+    lrs = lr_grid(n_lrs)
+    warnings.simplefilter("ignore", RuntimeWarning)
+
+    # (a) jaxlr parallel finder
+    e2e, _ = timed(lambda: run_parallel(task, n_lrs, steps))
+    steady, _ = timed(lambda: run_parallel(task, n_lrs, steps, key=1), repeat=3)
+    emit(f"(a) jaxlr.parallel_lr_find {n_lrs}x{steps} end-to-end (compile included)", e2e)
+    emit(f"(a) jaxlr.parallel_lr_find {n_lrs}x{steps} steady-state", steady)
+
+    if "b" not in args.skip:
+        try:
+            k = min(args.torch_runs or n_lrs, n_lrs)
+            run = torch_runs(task, lrs[:k], steps)
+            tb, _ = timed(run)
+            emit(f"(b) vs sequential PyTorch CPU loop, {n_lrs} runs x {steps}", steady,
+                 tb * n_lrs / k, goal=">= 20x", torch_runs_timed=k)
+        except ImportError as e:
+            print(json.dumps({"name": "(b) skipped", "why": str(e)}))
+
+    if "c" not in args.skip:
+        c1, c2 = raw_jax_baselines(task, lrs, steps)
+        c1_e2e, _ = timed(c1)
+        c1_ss, _ = timed(c1)
+        c2_e2e, _ = timed(c2)
+        c2_ss, _ = timed(c2)
+        emit("(c1) vs raw JAX: Python loop over a jitted step, steady-state", steady, c1_ss)
+        emit("(c1) vs raw JAX: Python loop over a jitted step, end-to-end", e2e, c1_e2e)
+        emit("(c2) vs raw JAX: one jitted scan per rate, steady-state", steady, c2_ss)
+        emit("(c2) vs raw JAX: one jitted scan per rate, end-to-end", e2e, c2_e2e)
+
+    if "d" not in args.skip:
+        rsteps = steps
+        f = lambda: jaxlr.lr_find(task, num_steps=rsteps, min_lr=1e-7, max_lr=10.0)
+        r_e2e, _ = timed(f)
+        r_ss, _ = timed(f, repeat=3)
+        try:
+            tr = torch_range_test(task, rsteps)
+            t_ss, _ = timed(tr, repeat=2)
+            emit(f"(d) jaxlr.lr_find vs torch-lr-finder range_test, {rsteps} steps, "
+                 "steady-state", r_ss, t_ss, goal=">= 20x")
+            emit(f"(d) jaxlr.lr_find vs torch-lr-finder range_test, {rsteps} steps, "
+                 "end-to-end", r_e2e, t_ss)
+        except ImportError as e:
+            print(json.dumps({"name": "(d) skipped", "why": str(e)}))
+
+    if "flops" not in args.skip:
+        peak = matmul_peak(1024 if args.quick else 2048)
+        per_step = mlp_flops_per_step()
+        for n in ((16, 64) if args.quick else (64, 256)):
+            run_parallel(task, n, steps)
+            t, _ = timed(lambda: run_parallel(task, n, steps, key=1), repeat=2)
+            flops = per_step * n * steps / t
+            emit(f"FLOP/s at {n} candidates x {steps} steps", t, None,
+                 achieved_gflops=round(flops / 1e9, 2), matmul_peak_gflops=round(peak / 1e9, 2),
+                 fraction_of_peak=round(flops / peak, 3))
+
+    if "cache" not in args.skip:
+        none, cold, warm = cache_effect(steps)
+        emit("persistent compilation cache: first call in a fresh process, warm cache vs none",
+             warm["first_call_s"], none["first_call_s"], cold_cache_s=round(
+                 cold["first_call_s"], 3), process_s_warm=round(warm["process_s"], 3),
+             process_s_none=round(none["process_s"], 3))
+
+    for n in args.sizes or []:
+        run_parallel(task, n, steps)
+        t, _ = timed(lambda: run_parallel(task, n, steps, key=1), repeat=2)
+        emit(f"scaling: {n} candidates x {steps} steps, steady-state", t, None,
+             candidates=n)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,277 @@
+"""Evidence for the finders' suggestion rules: how close is each suggestion to the best rate?
+
+For every (task, optimizer) case the script
+
+1. computes the *grid-optimal* learning rate for a full training horizon: a constant rate,
+   ``--horizon`` updates (15x the finders' ``--steps``), ``--grid`` log-spaced rates, averaged
+   over ``--grid-seeds`` seeds, scored by the validation loss at the horizon. This is itself one
+   long parallel run (``jaxlr.parallel_lr_find`` with ``lrs=grid``);
+2. for each seed, runs jaxlr's parallel finder (``--steps`` updates, 3 internal seeds) and
+   jaxlr's range test, and applies every suggestion rule;
+3. runs torch-lr-finder's range test (``LRFinder.range_test`` + ``plot(suggest_lr=True)``: its
+   steepest-gradient point) on the same model (same initial weights for the MLPs), data, batch
+   size, optimizer and number of steps, on torch CPU;
+4. prints the ratio suggestion / optimum for every rule and case and the fraction of cases
+   within 2x, as one JSON line per case and a Markdown table.
+
+Run: ``python scripts/eval_finder.py`` (about 5-8 minutes on 2 CPU cores) or ``--quick``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import math
+import os
+import sys
+import time
+import warnings
+
+import numpy as np
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import jax  # noqa: E402
+
+import jaxlr  # noqa: E402
+from jaxlr.tasks import get_task  # noqa: E402
+
+CASES = {
+    # name: (task, optimizer name, grid bounds)
+    "digits-mlp/adam": ("digits-mlp", "adam", (1e-4, 1.0)),
+    "digits-mlp/momentum": ("digits-mlp", "momentum", (1e-4, 3.0)),
+    "diabetes/adam": ("diabetes", "adam", (1e-4, 1.0)),
+    "teacher-student/adam": ("teacher-student", "adam", (1e-4, 1.0)),
+    "digits-cnn/adam": ("digits-cnn", "adam", (1e-4, 1.0)),
+}
+DEFAULT_CASES = ["digits-mlp/adam", "digits-mlp/momentum", "diabetes/adam",
+                 "teacher-student/adam"]
+
+
+def jax_optimizer(name):
+    return jaxlr.adam if name == "adam" else functools.partial(jaxlr.momentum, momentum=0.9)
+
+
+# ----------------------------------------------------------------------------- torch side
+
+
+def torch_model(task, params):
+    """The task's model in torch, with the same initial weights for the MLPs."""
+    import torch
+    from torch import nn
+
+    if task.name == "digits-cnn":
+        model = nn.Sequential(
+            nn.Unflatten(1, (1, 8, 8)), nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.ReLU(), nn.Flatten(),
+            nn.Linear(32 * 4 * 4, 10))
+        return model
+    layers = []
+    for i, layer in enumerate(params):
+        w = np.asarray(layer["w"])
+        lin = nn.Linear(w.shape[0], w.shape[1])
+        with torch.no_grad():
+            lin.weight.copy_(torch.from_numpy(w.T.copy()))
+            lin.bias.copy_(torch.from_numpy(np.asarray(layer["b"]).copy()))
+        layers.append(lin)
+        if i < len(params) - 1:
+            layers.append(nn.ReLU())
+    if task.kind == "regression":
+        layers.append(nn.Flatten(0))
+    return nn.Sequential(*layers)
+
+
+def torch_suggestion(task, params, opt_name, steps, seed, min_lr=1e-7, max_lr=10.0):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+    from torch_lr_finder import LRFinder
+
+    torch.manual_seed(seed)
+    x, y = task.train
+    x = x.reshape(x.shape[0], -1)
+    xt = torch.from_numpy(np.ascontiguousarray(x))
+    yt = torch.from_numpy(y.astype(np.int64) if task.kind == "classification" else y)
+    loader = DataLoader(TensorDataset(xt, yt), batch_size=task.batch_size, shuffle=True,
+                        drop_last=True, generator=torch.Generator().manual_seed(seed))
+    model = torch_model(task, params)
+    if opt_name == "adam":
+        opt = torch.optim.Adam(model.parameters(), lr=min_lr)
+    else:
+        opt = torch.optim.SGD(model.parameters(), lr=min_lr, momentum=0.9)
+    crit = torch.nn.CrossEntropyLoss() if task.kind == "classification" else torch.nn.MSELoss()
+    finder = LRFinder(model, opt, crit, device="cpu")
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        finder.range_test(loader, end_lr=max_lr, num_iter=steps)
+        fig, ax = plt.subplots()
+        try:
+            _, lr = finder.plot(ax=ax, suggest_lr=True)
+        except Exception:  # too few points before divergence
+            lr = math.nan
+        plt.close(fig)
+    return float(lr)
+
+
+# ----------------------------------------------------------------------------- jax side
+
+
+def optimum(task, opt, bounds, horizon, grid, seeds):
+    """Grid-optimal constant rates for ``horizon`` updates (validation loss, seed mean).
+
+    Two targets: ``final`` scores each rate by the validation loss after the whole horizon;
+    ``best`` by the lowest validation loss seen at any of 15 evaluations along the run (what a
+    run with checkpoint selection / early stopping keeps).
+    """
+    lrs = np.exp(np.linspace(np.log(bounds[0]), np.log(bounds[1]), grid))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        r = jaxlr.parallel_lr_find(task, lrs=lrs, num_steps=horizon, num_seeds=seeds,
+                                   per_seed_init=True, optimizer=opt, key=1000,
+                                   smoothing=0.9, eval_every=horizon // 15)
+        div = r.diverged.any(axis=1)
+        final = np.where(div, np.inf, np.nanmean(r.valid_losses, axis=1))
+        best = np.where(div, np.inf, np.nanmean(np.nanmin(r.valid_curve, axis=2), axis=1))
+    out = {}
+    for name, score in (("final", final), ("best", best)):
+        i = int(np.argmin(score))
+        out[name] = {"lr": float(lrs[i]), "loss": float(score[i]),
+                     "at_grid_edge": i in (0, grid - 1), "lrs": lrs.tolist(),
+                     "curve": np.where(np.isfinite(score), score, 1e30).tolist()}
+    return out
+
+
+def regret(info, lr):
+    """Relative excess of the full-horizon loss at ``lr`` over the optimum's (log-rate
+    interpolation on the grid; outside the grid: the edge value; diverged: huge)."""
+    if not math.isfinite(lr):
+        return math.inf
+    x = np.log(np.asarray(info["lrs"]))
+    y = np.asarray(info["curve"])
+    v = float(np.interp(math.log(lr), x, y))
+    return (v - info["loss"]) / abs(info["loss"])
+
+
+def _unguarded_steepest(rng):
+    """The range test's steepest point over the whole curve (no main-descent guard)."""
+    from jaxlr._src.suggest import finite_prefix
+
+    x, y = rng.curve()
+    s0 = max(rng.num_steps // 10, rng.lag_steps)
+    n = finite_prefix(x, y)
+    stop = n if n < len(y) else n - 5
+    xs, ys = x[s0:stop], y[s0:stop]
+    return float(xs[int(np.argmin(np.gradient(ys, np.log(xs))))])
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="2 seeds, coarser grid, shorter")
+    ap.add_argument("--cases", nargs="*", default=None, choices=sorted(CASES))
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=100, help="finder updates")
+    ap.add_argument("--horizon", type=int, default=None, help="full run (default 15x steps)")
+    ap.add_argument("--grid", type=int, default=33)
+    ap.add_argument("--grid-seeds", type=int, default=3)
+    ap.add_argument("--no-torch", action="store_true")
+    ap.add_argument("--json", default=None, help="write all rows to this file")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.seeds, args.grid, args.grid_seeds = 2, 17, 2
+    horizon = args.horizon or 15 * args.steps
+    cases = args.cases or DEFAULT_CASES
+    print(json.dumps({"device": str(jax.devices()[0]), "cpu_count": os.cpu_count(),
+                      "steps": args.steps, "horizon": horizon, "grid": args.grid,
+                      "seeds": args.seeds}))
+    rules = ["best_final", "valley", "steepest", "minimum_div_10"]
+    range_rules = ["valley", "steepest", "minimum_div_10"]
+    rows = []
+    t_all = time.time()
+    for case in cases:
+        task_name, opt_name, bounds = CASES[case]
+        task = get_task(task_name)
+        opt = jax_optimizer(opt_name)
+        t0 = time.time()
+        opt_info = optimum(task, opt, bounds, horizon, args.grid, args.grid_seeds)
+        t_opt = time.time() - t0
+        for seed in range(args.seeds):
+            row = {"case": case, "seed": seed, "optimum": opt_info["final"]["lr"],
+                   "optimum_best": opt_info["best"]["lr"], "optimum_info": opt_info}
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                t0 = time.time()
+                par = jaxlr.parallel_lr_find(task, optimizer=opt, num_steps=args.steps,
+                                             num_seeds=3, per_seed_init=True, key=seed,
+                                             min_lr=1e-5, max_lr=10.0, num_lrs=32)
+                row["parallel_s"] = time.time() - t0
+                for rule in rules:
+                    row[f"parallel/{rule}"] = par.suggest(rule)
+                row["parallel/best_final_argmin"] = par.suggest("best_final",
+                                                                one_standard_error=False)
+                row["parallel/best_final_1se_larger"] = par.suggest(
+                    "best_final", one_standard_error=True, prefer="larger")
+                t0 = time.time()
+                rng = jaxlr.lr_find(task, optimizer=opt, num_steps=args.steps, key=seed)
+                row["range_s"] = time.time() - t0
+                for rule in range_rules:
+                    row[f"range/{rule}"] = rng.suggest(rule)
+                    if rule == "steepest":
+                        row["range/steepest_unguarded"] = _unguarded_steepest(rng)
+                    row[f"range/{rule}_nolag"] = rng.suggest(rule, lag_correction=False)
+                row["range_lag_steps"] = rng.lag_steps
+            if not args.no_torch:
+                params = task.init(jax.random.key(seed))
+                t0 = time.time()
+                row["torch-lr-finder/steepest"] = torch_suggestion(task, params, opt_name,
+                                                                   args.steps, seed)
+                row["torch_s"] = time.time() - t0
+            row["optimum_s"] = t_opt
+            rows.append(row)
+            print(json.dumps(row))
+            sys.stdout.flush()
+    # summary
+    keys = [k for k in rows[0] if "/" in k and k != "case"]
+    summary = {}
+    for target, label in (("optimum", "validation loss at the horizon"),
+                          ("optimum_best", "best validation loss within the horizon")):
+        print()
+        print(f"Target: {label}. Fraction of (case, seed) within 2x of the grid optimum "
+              f"({len(rows)} cases; finder {args.steps} updates, optimum for {horizon} updates);"
+              " per case: suggestion / optimum for each seed.")
+        print()
+        print("| rule | within 2x | median ratio | median excess loss | " + " | ".join(cases)
+              + " |")
+        print("|---|---|---|---|" + "---|" * len(cases))
+        summary[target] = {}
+        for k in keys:
+            ratios = np.array([r[k] / r[target] for r in rows])
+            fin = np.isfinite(ratios)
+            ok = fin & (np.abs(np.log2(np.where(fin, ratios, 1e9))) <= 1.0)
+            per_case = []
+            for c in cases:
+                rc = [r[k] / r[target] for r in rows if r["case"] == c]
+                per_case.append(" ".join(f"{v:.2g}" for v in rc))
+            summary[target][k] = float(ok.mean())
+            med = float(np.nanmedian(ratios)) if fin.any() else math.nan
+            info_key = "final" if target == "optimum" else "best"
+            exc = np.median([regret(r["optimum_info"][info_key], r[k]) for r in rows])
+            exc_s = f"{exc:.1%}" if exc < 10 else "diverges"
+            print(f"| {k} | {ok.mean():.0%} | {med:.2g} | {exc_s} | " + " | ".join(per_case)
+                  + " |")
+        print()
+        print("Grid optima: " + "; ".join(
+            f"{c}: {next(r[target] for r in rows if r['case'] == c):.3g}" for c in cases))
+    print(json.dumps({"summary": summary, "total_s": time.time() - t_all}))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"rows": rows, "summary": summary}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
