@@ -1,5 +1,6 @@
 """Tests of the learning-rate finders (jaxlr.lr_find, jaxlr.parallel_lr_find, FinderResult)."""
 
+import dataclasses
 import functools
 import json
 import math
@@ -160,8 +161,16 @@ def test_task_input_per_seed_init_and_result_export(tmp_path):
 
     task = get_task("digits-mlp", hidden=16)
     r = jaxlr.parallel_lr_find(task, num_lrs=6, min_lr=1e-3, max_lr=10.0, num_steps=30,
-                               num_seeds=2, per_seed_init=True, eval_every=10, smoothing=0.8)
-    assert r.valid_curve.shape == (6, 2, 3) and r.valid_steps.tolist() == [10, 20, 30]
+                               num_seeds=2, per_seed_init=True, smoothing=0.8,
+                               target_steps=300)
+    # target_steps: eval_every defaults to num_steps // 10, the default rule is `horizon`
+    assert r.valid_curve.shape == (6, 2, 10) and r.valid_steps.tolist() == list(range(3, 31, 3))
+    assert r.target_steps == 300 and r.default_rule == "horizon"
+    h = r.suggest_point()
+    assert r.suggestion == h.lr == r.suggest("horizon", target_steps=300)
+    assert h.rule == "horizon" and h.lr <= h.lr_point * (300 / 30) ** -0.5 * (1 + 1e-9)
+    assert "horizon" in r.suggestions() and r.to_dict()["default_rule"] == "horizon"
+    r = dataclasses.replace(r, target_steps=None)             # without it: best_final
     assert r.batch_size == task.batch_size and r.task == "digits-mlp"
     assert r.optimizer == "jaxlr.adam"                       # the default optimizer
     assert not np.array_equal(r.losses[0, 0, :1], r.losses[0, 1, :1])  # per-seed inits
@@ -231,6 +240,8 @@ def test_range_test_validation_every_and_lag():
     assert np.isfinite(r.valid_losses).all() and r.valid_losses[-1] < r.valid_losses[0]
     x, y = r.curve(on="valid")
     np.testing.assert_allclose(x, r.lrs[r.valid_steps - 1])
+    with pytest.raises(ValueError, match="rule='horizon'"):   # parallel finder only
+        r.suggest("horizon", target_steps=400)
     assert 0 <= r.lag_steps <= 9
     np.testing.assert_allclose(r.effective_lrs[r.lag_steps:], r.lrs[: 40 - r.lag_steps],
                                rtol=1e-5)
@@ -303,6 +314,8 @@ def test_jaxlr_optimizer_factories():
     (dict(optimizer=optax.adam(1e-3)), TypeError, "factory"),
     (dict(per_seed_init=True), ValueError, "per_seed_init"),
     (dict(key="seed"), TypeError, "key"),
+    (dict(target_steps=0), ValueError, "target_steps=0"),
+    (dict(target_steps=1.5), TypeError, "target_steps=1.5"),
 ])
 def test_parallel_bad_input(kwargs, error, match):
     kw = dict(num_steps=20, batch_size=16, smoothing=0.5, num_lrs=3)

@@ -10,7 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import jaxlr
-from jaxlr._src.suggest import best_final, longest_decrease, suggest_lr
+from jaxlr._src.suggest import (best_final, horizon_extrapolation, longest_decrease,
+                                suggest_lr)
 
 LRS = np.logspace(-5, 0, 26)
 
@@ -102,3 +103,50 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="increasing"):
         suggest_lr(LRS[::-1], LRS, "valley")
     assert jaxlr.suggest_lr is suggest_lr
+
+
+def _drifting(lrs, steps, exponent, best_at_t=0.1, t_ref=100.0, seeds=2):
+    """Seed curves whose best rate is best_at_t * (t / t_ref)^exponent (quadratic in log lr)."""
+    best = best_at_t * (steps / t_ref) ** exponent
+    c = (np.log(lrs)[:, None] - np.log(best)[None, :]) ** 2
+    noise = 1e-3 * np.arange(seeds)[None, :, None]        # seeds differ by a constant only
+    return c[:, None, :] + noise
+
+
+def test_horizon_extrapolation_follows_the_measured_drift_within_theory_bounds():
+    lrs = np.logspace(-4, 1, 51)
+    steps = np.arange(10, 101, 10)
+    div = np.zeros((51, 2), bool)
+    # a best rate falling like t^-0.75 (inside [-1, -1/2]) is extrapolated with that slope
+    s = horizon_extrapolation(lrs, _drifting(lrs, steps, -0.75), steps, div, target_steps=1600)
+    assert s.rule == "horizon" and math.isclose(s.lr_point, 0.1, rel_tol=1e-6)
+    assert math.isclose(s.lr, 0.1 * 16 ** -0.75, rel_tol=1e-3)
+    # no drift within the run: the noise-floor floor t^(-1/2) applies ...
+    flat = _drifting(lrs, steps, 0.0)
+    assert math.isclose(horizon_extrapolation(lrs, flat, steps, div, 1600).lr, 0.1 / 4,
+                        rel_tol=1e-3)
+    # ... unless the bounds allow the measured slope only
+    s = horizon_extrapolation(lrs, flat, steps, div, 1600, slope_bounds=(-1.0, 0.0))
+    assert math.isclose(s.lr, 0.1, rel_tol=1e-3)
+    # a fast drift is clipped at 1/t; the early transient (t < T/4) is not fitted
+    fast = _drifting(lrs, steps, -3.0)
+    fast[:, :, :2] = _drifting(lrs, steps[:2], 5.0)
+    assert math.isclose(horizon_extrapolation(lrs, fast, steps, div, 1600).lr, 0.1 / 16,
+                        rel_tol=1e-3)
+
+
+def test_horizon_extrapolation_skips_diverged_candidates_and_checks_input():
+    lrs = np.logspace(-4, 1, 51)
+    steps = np.array([50, 100])
+    curves = _drifting(lrs, steps, -0.5)
+    div = np.zeros((51, 2), bool)
+    i = int(np.argmin(np.abs(lrs - 0.1)))
+    div[i - 3:i + 4, 1] = True                      # one seed diverged around the best rate
+    s = horizon_extrapolation(lrs, curves, steps, div, 400)
+    assert not (lrs[i - 3] <= s.lr_point <= lrs[i + 3])
+    with pytest.warns(RuntimeWarning, match="horizon"):
+        assert math.isnan(horizon_extrapolation(lrs, curves, steps, div | True, 400).lr)
+    with pytest.raises(ValueError, match="target_steps=0"):
+        horizon_extrapolation(lrs, curves, steps, div, 0)
+    with pytest.raises(ValueError, match="shape"):
+        horizon_extrapolation(lrs, curves[:, :, :1], steps, div, 400)

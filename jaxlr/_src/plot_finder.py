@@ -74,7 +74,8 @@ def plot_finder(result: Any, ax: Any = None, *, rules: Sequence[str] | None = No
             ax.plot(lrs[div], np.full(int(div.sum()), top), "x", color="tab:red",
                     label=f"diverged ({int(div.sum())})")
         rules = rules if rules is not None else ("best_final", "valley", "steepest",
-                                                 "minimum_div_10")
+                                                 "minimum_div_10") + (
+            ("horizon",) if result.target_steps is not None else ())
     else:
         x, yv = result.curve(on="train")
         if show_raw:

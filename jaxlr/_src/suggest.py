@@ -24,6 +24,10 @@ rule               definition (source)
                    optionally the one-standard-error rule (Breiman et al. 1984; Hastie et al.
                    2009 §7.10) picks the largest *stable* (or the smallest) candidate within
                    one standard error of the best
+``horizon``        parallel finder only, opt-in (needs ``target_steps``): the best rate's drift
+                   with the horizon, measured along the run and extrapolated as a power law to
+                   the target horizon (:func:`horizon_extrapolation`; short-horizon bias, Wu et
+                   al. 2018)
 ================== ==========================================================================
 """
 
@@ -37,7 +41,7 @@ import numpy as np
 
 from jaxlr._src.validation import check_choice, fail
 
-__all__ = ["RULES", "Suggestion", "best_final", "suggest_lr"]
+__all__ = ["RULES", "Suggestion", "best_final", "horizon_extrapolation", "suggest_lr"]
 
 RULES = ("steepest", "valley", "minimum_div_10", "best_final")
 CURVE_RULES = ("steepest", "valley", "minimum_div_10")
@@ -219,3 +223,102 @@ def best_final(lrs: Any, final: Any, diverged: Any, *, one_standard_error: bool 
         near &= x <= x[b]
         i = int(np.flatnonzero(near).min()) if near.any() else b
     return Suggestion(float(x[i]), float(x[i]), float(mean[i]), i, "best_final")
+
+
+def _subgrid_argmin(x: np.ndarray, y: np.ndarray) -> float:
+    """Argmin of ``y`` refined by a parabola in ``log x`` through it and its neighbours."""
+    i = int(np.argmin(y))
+    lx = np.log(x)
+    if 0 < i < y.shape[0] - 1 and np.all(np.isfinite(y[i - 1:i + 2])):
+        a, b, _ = np.polyfit(lx[i - 1:i + 2], y[i - 1:i + 2], 2)
+        if a > 0:
+            return float(np.exp(np.clip(-b / (2 * a), lx[i - 1], lx[i + 1])))
+    return float(x[i])
+
+
+def horizon_extrapolation(lrs: Any, curves: Any, steps: Any, diverged: Any, target_steps: int,
+                          *, min_fraction: float = 0.25,
+                          slope_bounds: tuple[float, float] = (-1.0, -0.5)) -> Suggestion:
+    """The ``horizon`` rule: extrapolates the best rate's drift to a longer training run.
+
+    A short run favours larger rates than a long one (short-horizon bias, Wu et al. 2018): the
+    loss of a constant rate ``lr`` after ``t`` updates behaves like ``D / (lr t) + c lr`` (an
+    optimisation term that fades with ``lr t`` plus a noise floor proportional to ``lr``), whose
+    best rate falls like ``t^(-1/2)``; overfitting makes it fall faster. The exponent is
+    problem-dependent, so it is *measured* on the run: at every recorded step ``t >=
+    min_fraction * T`` the best candidate ``lr*(t)`` (seed-mean loss, diverged candidates
+    excluded, refined by a parabola in ``log lr``) is found, a line ``log lr* = a + b log t`` is
+    fitted by least squares, its slope is clipped to ``slope_bounds``, and the rule returns
+    ``lr*(T) * (target_steps / T)^b``. The default bounds ``[-1, -1/2]`` are the range that
+    SGD theory gives for the best constant rate in the noise-limited regime: ``t^(-1/2)`` for
+    convex Lipschitz losses (``D / (G sqrt(t))``), ``~log(t) / t`` for strongly convex ones.
+    The floor ``-1/2`` matters because within a short run the best rate often does not move
+    yet (its loss is still dominated by the optimisation term); the measured slope is used
+    when it is steeper (e.g. overfitting: the validation optimum falls fast). Where the best
+    rate is limited by stability (curvature) rather than by noise, e.g. SGD with momentum near
+    ``2 (1 + momentum) / sharpness``, the long-run optimum does not fall and this rule is too
+    low (README evidence).
+
+    Args:
+      lrs: ``[C]`` candidate rates, increasing.
+      curves: ``[C, S, K]`` loss of every candidate and seed after ``steps[k]`` updates
+        (validation losses every ``eval_every`` updates, or the smoothed training loss).
+      steps: ``[K]`` updates done at each recorded point, increasing; the last is ``T``.
+      diverged: ``[C, S]`` mask; a candidate with a diverged seed is excluded.
+      target_steps: the length of the training run the rate is for (>= 1).
+      min_fraction: points before ``min_fraction * T`` are not fitted (the early transient).
+      slope_bounds: bounds of the fitted exponent ``b`` (``(-1, 0)``: the measured drift
+        only).
+
+    Returns:
+      A :class:`Suggestion` (``rule="horizon"``, ``index`` the candidate nearest ``lr*(T)``).
+
+    Examples:
+      >>> import numpy as np
+      >>> lrs = np.logspace(-3, 0, 31)
+      >>> steps = np.array([25, 50, 100])
+      >>> # a loss whose best rate is 0.1 * (t / 100)^(-1/2)
+      >>> best = 0.1 * (steps / 100.0) ** -0.5
+      >>> curves = (np.log(lrs)[:, None] - np.log(best)[None, :]) ** 2
+      >>> s = horizon_extrapolation(lrs, curves[:, None, :], steps, np.zeros((31, 1), bool),
+      ...                           target_steps=400)
+      >>> round(s.lr, 3)
+      0.05
+
+    References:
+      Wu, Ren, Liao, Grosse, "Understanding Short-Horizon Bias in Stochastic Meta-Optimization",
+      ICLR 2018.
+    """
+    x = np.asarray(lrs, np.float64).reshape(-1)
+    f = np.asarray(curves, np.float64)
+    t = np.asarray(steps, np.float64).reshape(-1)
+    d = np.asarray(diverged, bool)
+    if f.ndim == 2:
+        f, d = f[:, None, :], d.reshape(-1, 1)
+    if not isinstance(target_steps, (int, np.integer)) or target_steps < 1:
+        fail("horizon_extrapolation", f"`target_steps` must be an int >= 1; got "
+             f"target_steps={target_steps!r}.", hint="Pass the length of your training run.")
+    if f.shape != (x.shape[0], d.shape[1], t.shape[0]):
+        fail("horizon_extrapolation", f"`curves` must have shape [candidates, seeds, steps] = "
+             f"{(x.shape[0], d.shape[1], t.shape[0])}; got {f.shape}.")
+    ok = ~d.any(axis=1)
+    use = np.flatnonzero(t >= min_fraction * t[-1])
+    pts = []
+    with np.errstate(invalid="ignore"):
+        for k in use:
+            y = np.where(ok & np.isfinite(f[:, :, k]).all(axis=1), f[:, :, k].mean(axis=1),
+                         np.inf)
+            if np.isfinite(y).any():
+                pts.append((t[k], _subgrid_argmin(x, y)))
+    if not pts or not np.isfinite(pts[-1][1]) or pts[-1][0] != t[-1]:
+        return _none("horizon", "no candidate has a finite loss at the horizon. Lower "
+                     "`min_lr`/`max_lr`.")
+    lt = np.log([p[0] for p in pts])
+    ll = np.log([p[1] for p in pts])
+    b = float(np.polyfit(lt, ll, 1)[0]) if len(pts) >= 2 else 0.0
+    b = float(np.clip(b, *slope_bounds))
+    lr_t = float(np.exp(ll[-1]))
+    lr = float(lr_t * (float(target_steps) / float(t[-1])) ** b)
+    i = int(np.argmin(np.abs(np.log(x) - np.log(lr_t))))
+    loss = float(np.mean(f[i, :, -1]))
+    return Suggestion(lr, lr_t, loss, i, "horizon")
