@@ -51,7 +51,10 @@ def _namespace():
 
 def test_save_restore_roundtrip(tmp_path):
     loss_fn, opt, state, data, kw = _namespace()["make"]()
-    state, _ = jaxlr.fit(loss_fn, opt, state, data, steps=5, **kw)
+    # every leaf moved away from its initial value (no training needed: nothing to compile)
+    state = state.replace(plateau=jaxlr.reduce_on_plateau(factor=0.5).init())
+    state = jax.tree.map(_perturb, state)
+    assert int(state.step) == 5
     jaxlr.save_checkpoint(tmp_path / "ck", state)
     assert jaxlr.latest_checkpoint_step(tmp_path / "ck") == 5
     _, _, target, _, _ = _namespace()["make"]()
@@ -62,6 +65,14 @@ def test_save_restore_roundtrip(tmp_path):
     np.testing.assert_array_equal(jaxlr.current_lr(restored), jaxlr.current_lr(state))
     with pytest.raises(FileNotFoundError):
         jaxlr.restore_checkpoint(tmp_path / "missing", target)
+
+
+def _perturb(x):
+    if jax.dtypes.issubdtype(x.dtype, jnp.floating):
+        return x + jnp.asarray(0.375, x.dtype)
+    if jax.dtypes.issubdtype(x.dtype, jnp.integer):
+        return x + jnp.asarray(5, x.dtype)
+    return x
 
 
 def _raw(x):
@@ -77,8 +88,13 @@ def test_resume_in_new_process_is_bit_exact(tmp_path):
     full, hist_full = jaxlr.fit(loss_fn, opt, state, data, steps=14, **kw)
     ckpt = str(tmp_path / "ckpt")
     # first half here; the checkpoint is written at the end (step 7)
-    half, _ = jaxlr.fit(loss_fn, opt, state, data, steps=7, checkpoint_dir=ckpt, **kw)
+    half, _ = jaxlr.fit(loss_fn, opt, state, data, steps=7, checkpoint_dir=ckpt,
+                        checkpoint_every=3, **kw)
     assert jaxlr.latest_checkpoint_step(ckpt) == 7
+    from jaxlr._src.checkpoint import CheckpointManager
+    mngr = CheckpointManager(ckpt)
+    assert mngr.all_steps() == [3, 6, 7]  # every 3 steps and at the end
+    mngr.close()
     out = str(tmp_path / "params.npz")
     child = SETUP + textwrap.dedent(f"""
         loss_fn, opt, state, data, kw = make()

@@ -42,6 +42,8 @@ KEY = jax.random.key(7)
 # (loss_fn, optimizer, chunk_size, batch_size), so sharing it keeps the file fast.
 SGD = jaxlr.sgd(0.05)
 ADAM = jaxlr.adam(jaxlr.cosine_decay(0.05, 20))
+LINEAR = jaxlr.linear(1.0, 0.0, 100)
+SGD_LINEAR = jaxlr.sgd(LINEAR)  # shared by the time-clock tests (same compiled programs)
 
 
 def _manual(opt, steps, data=None, key=KEY):
@@ -173,6 +175,13 @@ def test_early_stopping_restores_best_params():
     best = int(np.argmin(h.eval["val_loss"]))
     assert h.best_step == h.eval_steps[best]
     np.testing.assert_allclose(val(st.params, None), h.eval["val_loss"][best], rtol=1e-6)
+    # restore_best=False: the same run returns its last parameters
+    st2, h2 = jaxlr.fit(loss_fn, opt, _params(), _data(), steps=200, batch_size=BS, key=KEY,
+                        valid_data=_data(8), eval_fn=val, eval_every=2, progress=False,
+                        early_stopping=jaxlr.early_stopping(patience=2, restore_best=False))
+    assert int(st2.step) == int(st.step) and h2.best_step == h.best_step
+    np.testing.assert_allclose(val(st2.params, None), h2.eval["val_loss"][-1], rtol=1e-6)
+    assert h2.eval["val_loss"][-1] > h2.eval["val_loss"][best]
 
 
 def test_monitor_train_metric():
@@ -195,8 +204,7 @@ class FakeClock:
 
 
 def test_time_budget_stops_and_time_clock_drives_schedule():
-    sched = jaxlr.linear(1.0, 0.0, 100)
-    opt = jaxlr.sgd(sched)
+    sched, opt = LINEAR, SGD_LINEAR
     st, h = jaxlr.fit(loss_fn, opt, _params(), _data(), batch_size=BS, key=KEY,
                       time_budget=20.0, schedule_clock="time", clock=FakeClock(1.0),
                       chunk_size=4, progress=False)
@@ -213,6 +221,10 @@ def test_time_budget_stops_and_time_clock_drives_schedule():
 
 @pytest.mark.parametrize("kwargs,err,text", [
     (dict(steps=0), ValueError, "steps=0"),
+    (dict(steps=-3, batch_size=8), ValueError, "steps=-3"),
+    (dict(epochs=0, batch_size=8), ValueError, "epochs=0"),
+    (dict(steps=5, batch_size=8, time_budget=0.0), ValueError, "time_budget=0.0"),
+    (dict(steps=5, batch_size=8, checkpoint_every=2), ValueError, "checkpoint_dir"),
     (dict(steps=5, batch_size=100), ValueError, "batch_size=100"),
     (dict(steps=5, batch_size=8, time_budget=-1.0), ValueError, "time_budget=-1.0"),
     (dict(steps=5, batch_size=8, schedule_clock="wall"), ValueError, "schedule_clock='wall'"),
@@ -266,8 +278,7 @@ def test_stream_time_budget_and_plateau_on_train_metric():
 
 
 def test_time_clock_state_counts_steps_again_in_a_step_clock_fit():
-    sched = jaxlr.linear(1.0, 0.0, 100)
-    opt = jaxlr.sgd(sched)
+    sched, opt = LINEAR, SGD_LINEAR
     st, h = jaxlr.fit(loss_fn, opt, _params(), _data(), batch_size=BS, key=KEY,
                       time_budget=10.0, schedule_clock="time", clock=FakeClock(1.0),
                       chunk_size=4, progress=False)

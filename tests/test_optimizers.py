@@ -107,6 +107,26 @@ def test_new_values_do_not_retrace():
     chex.assert_trees_all_close(outs[1], want, rtol=2e-5)
 
 
+def test_new_momentum_values_do_not_retrace():
+    opt = jaxlr.momentum(0.1, 0.9, nesterov=True)
+    p = _params()
+
+    @jax.jit
+    @chex.assert_max_traces(n=1)
+    def two_updates(state):
+        _, state = opt.update(_grads(0), state, p)
+        return opt.update(_grads(1), state, p)[0]
+
+    chex.clear_trace_counter()
+    state = opt.init(p)
+    got = [two_updates(jaxlr.set_hyperparams(state, momentum=m)) for m in (0.9, 0.5)]
+    with jax.numpy_dtype_promotion("standard"):
+        for m, g in zip((0.9, 0.5), got):
+            ref = optax.sgd(0.1, m, nesterov=True)
+            _, s = ref.update(_grads(0), ref.init(p), p)
+            chex.assert_trees_all_close(g, ref.update(_grads(1), s, p)[0], rtol=1e-5)
+
+
 def test_pytree_schedule_stored_whole_and_replaceable():
     opt = jaxlr.sgd(_Tri(1.0, 0.0, 4))
     state = opt.init(jnp.zeros(2))

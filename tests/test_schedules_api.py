@@ -368,3 +368,11 @@ def test_property_vmap_equals_loop(peaks, periods, mults):
         v = np.asarray(s(STEPS_PROP))
         np.testing.assert_allclose(np.asarray(batched[i]), v, rtol=1e-6, atol=1e-7)
         assert np.all(v <= peaks[i] * (1 + 1e-6)) and np.all(v >= 0.0)
+
+
+@pytest.mark.parametrize("name", sorted(jaxlr.schedules.BUILDERS))
+def test_every_builder_has_a_doctest_and_references(name):
+    doc = jaxlr.schedules.BUILDERS[name].__doc__ or ""
+    assert ">>>" in doc, f"{name} has no doctested example"
+    assert "References:" in doc, f"{name} names no paper"
+    assert doc.index("References:") < doc.index("Examples:")

@@ -256,20 +256,32 @@ def test_optax_interop():
     import test_schedules
 
     n = 4
-    for case in test_schedules.CASES:
-        s = case.make()
-        want = values(s, n)
-        params = jnp.zeros(())
-        grad = jnp.ones(())
-        for opt, sign in ((optax.scale_by_schedule(s), 1.0),
-                          (optax.inject_hyperparams(optax.sgd)(learning_rate=s), -1.0),
-                          (optax.adam(learning_rate=s), -1.0)):
-            state = opt.init(params)
-            got = []
-            for _ in range(n):
-                updates, state = opt.update(grad, state, params)
-                got.append(float(updates) * sign)
-            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, err_msg=case.id)
+    params = jnp.zeros(())
+    grad = jnp.ones(())
+
+    def run(opt):
+        # n updates in one scan: update k must use s(k)
+        def body(state, _):
+            updates, state = opt.update(grad, state, params)
+            return state, updates
+
+        return jax.lax.scan(body, opt.init(params), None, length=n)[1]
+
+    @jax.jit
+    def all_cases():  # one compiled program for every schedule and optimizer
+        out = []
+        for case in test_schedules.CASES:
+            s = case.make()
+            out.append(jnp.stack([s(jnp.arange(n)),  # (jit == eager: test_schedule_generic)
+                                  run(optax.scale_by_schedule(s)),
+                                  -run(optax.inject_hyperparams(optax.sgd)(learning_rate=s)),
+                                  -run(optax.adam(learning_rate=s))]))
+        return out
+
+    for case, got in zip(test_schedules.CASES, all_cases()):
+        want, *rows = np.asarray(got)
+        for row in rows:
+            np.testing.assert_allclose(row, want, rtol=1e-5, atol=1e-6, err_msg=case.id)
 
 
 # ----------------------------------------------------------------------------------------------

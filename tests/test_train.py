@@ -238,3 +238,20 @@ def test_bad_state_inputs():
         f = lambda p, b, key: loss_fn(p, b)  # noqa: E731
         jaxlr.make_train_step(f, jaxlr.sgd(0.1))(
             jaxlr.TrainState.create(_params(), jaxlr.sgd(0.1)), _data())
+
+
+def test_early_stopped_lane_freezes_in_a_population():
+    opt = jaxlr.sgd(0.1)
+    es = jaxlr.early_stopping(patience=0)
+    step = jax.jit(jax.vmap(jaxlr.train.train_step_fn(loss_fn, opt), in_axes=(0, None)))
+    one = jaxlr.TrainState.create(_params(), opt, early_stopping=es)
+    pop = jax.tree.map(lambda a: jnp.stack([a, a]), one)
+    # lane 1 has triggered: its state must not move; lane 0 trains as a single run would
+    pop = pop.replace(early_stopping=pop.early_stopping._replace(stop=jnp.array([False, True])))
+    new, m = step(pop, _data())
+    assert bool(m["finite"].all())
+    chex.assert_trees_all_equal(jax.tree.map(lambda a: a[1], new),
+                                jax.tree.map(lambda a: a[1], pop))
+    ref, _ = jaxlr.make_train_step(loss_fn, opt, donate=False)(one, _data())
+    chex.assert_trees_all_close(jax.tree.map(lambda a: a[0], new.params), ref.params, rtol=1e-6)
+    assert new.step.tolist() == [1, 0]

@@ -342,6 +342,12 @@ def sgd(learning_rate: Any, momentum: Any = None, nesterov: bool = False, *,
       An optax gradient transformation whose state holds the hyperparameters (see
       :func:`set_hyperparams`).
 
+    References:
+      Robbins & Monro, "A Stochastic Approximation Method", 1951; Polyak, "Some methods
+      of speeding up the convergence of iteration methods", 1964 (momentum); Sutskever et
+      al., "On the importance of initialization and momentum in deep learning", ICML 2013
+      (Nesterov form).
+
     Examples:
       >>> import jax, jax.numpy as jnp, jaxlr
       >>> opt = jaxlr.sgd(0.1, momentum=0.9)
@@ -374,6 +380,11 @@ def momentum(learning_rate: Any, momentum: Any = 0.9, *, nesterov: bool = False,
     Same as :func:`sgd` with a momentum (default 0.9); matches ``torch.optim.SGD(momentum=,
     dampening=0)`` (velocity accumulates raw gradients, the learning rate multiplies it).
 
+    References:
+      Polyak, "Some methods of speeding up the convergence of iteration methods",
+      1964; Nesterov, "A method for solving the convex programming problem with
+      convergence rate O(1/k^2)", 1983.
+
     Examples:
       >>> import jax, jax.numpy as jnp, jaxlr
       >>> opt = jaxlr.momentum(0.1, 0.5)
@@ -401,6 +412,11 @@ def rmsprop(learning_rate: Any, decay: Any = 0.9, eps: Any = 1e-8, *,
     ``torch.optim.RMSprop`` puts it outside, so use ``eps_in_sqrt=False`` and ``decay=0.99``,
     ``eps=1e-8`` for PyTorch parity. The momentum (optional) is applied after the learning rate,
     as in optax and PyTorch.
+
+    References:
+      Tieleman & Hinton, "Lecture 6.5 - RMSProp", COURSERA: Neural Networks for
+      Machine Learning, 2012; Graves, "Generating Sequences With Recurrent Neural
+      Networks", 2013 (centered variant).
 
     Examples:
       >>> import jax, jax.numpy as jnp, jaxlr
@@ -437,6 +453,10 @@ def adagrad(learning_rate: Any, initial_accumulator_value: float = 0.1, eps: Any
     Optax's defaults (``initial_accumulator_value=0.1``, ``eps=1e-7``); PyTorch uses 0 and 1e-10
     with ``eps`` outside the root.
 
+    References:
+      Duchi, Hazan & Singer, "Adaptive Subgradient Methods for Online Learning and
+      Stochastic Optimization", JMLR 2011.
+
     Examples:
       >>> import jax, jax.numpy as jnp, jaxlr
       >>> opt = jaxlr.adagrad(1.0, initial_accumulator_value=0.0, eps=0.0)
@@ -464,6 +484,10 @@ def adam(learning_rate: Any, b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8,
     :func:`adamw` for decoupled decay. A ``cyclic``/``one_cycle`` schedule built with
     ``cycle_momentum=True`` drives ``b1`` (PyTorch cycles Adam's beta1 *by default*; jaxlr only
     when asked).
+
+    References:
+      Kingma & Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015; Dozat,
+      "Incorporating Nesterov Momentum into Adam", ICLR workshop 2016.
 
     Examples:
       >>> import jax, jax.numpy as jnp, jaxlr
@@ -496,6 +520,9 @@ def adamw(learning_rate: Any, b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8,
 
     The decay is scaled by the learning rate (``params -= lr * weight_decay * params``), as in
     optax and ``torch.optim.AdamW``; optax's default ``weight_decay=1e-4`` (PyTorch: 1e-2).
+
+    References:
+      Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019.
 
     Examples:
       >>> import jax, jax.numpy as jnp, jaxlr

@@ -163,6 +163,9 @@ def schedule_free_sgd(
       weight_decay: optional coupled weight decay (added to the gradient), >= 0.
       weight_lr_power: power of the rate in the averaging weights, >= 0.
 
+    References:
+      Defazio et al., "The Road Less Scheduled", NeurIPS 2024.
+
     Examples:
       >>> import jax.numpy as jnp, jaxlr
       >>> opt = jaxlr.schedule_free_sgd(0.5, b1=0.5)

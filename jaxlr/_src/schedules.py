@@ -217,6 +217,10 @@ def constant(value: ArrayLike) -> Constant:
     Returns:
       A :class:`jaxlr.Schedule`.
 
+    References:
+      Robbins & Monro, "A Stochastic Approximation Method", Ann. Math. Stat. 1951
+      (the fixed step size baseline); peer: ``optax.constant_schedule``.
+
     Examples:
       >>> import jaxlr
       >>> s = jaxlr.constant(0.1)
@@ -255,6 +259,10 @@ def step_decay(init_value: ArrayLike, step_size: ArrayLike,
       init_value: value at step 0 (>= 0).
       step_size: number of steps between decays (int >= 1).
       decay_rate: multiplicative factor per decay (PyTorch ``gamma``; >= 0).
+
+    References:
+      Szegedy et al., "Going Deeper with Convolutions", CVPR 2015 (rate x0.96 every
+      8 epochs); peer: PyTorch ``StepLR``.
 
     Examples:
       >>> import jaxlr
@@ -301,6 +309,10 @@ def multistep_decay(init_value: ArrayLike, milestones: Any,
       init_value: value at step 0 (>= 0).
       milestones: sorted 1-D sequence (or int array) of steps >= 0; may be traced.
       decay_rate: factor applied at each milestone (PyTorch ``gamma``).
+
+    References:
+      He et al., "Deep Residual Learning for Image Recognition", CVPR 2016 (rate
+      /10 at fixed iterations); peer: PyTorch ``MultiStepLR``.
 
     Examples:
       >>> import jaxlr
@@ -378,6 +390,11 @@ def exponential_decay(init_value: ArrayLike, decay_rate: ArrayLike, decay_steps:
       staircase: decay in discrete jumps (static).
       end_value: optional floor (ceiling if the rate is > 1); ``None`` for none.
 
+    References:
+      Bengio, "Practical Recommendations for Gradient-Based Training of Deep
+      Architectures", 2012; peers: PyTorch ``ExponentialLR``, Keras
+      ``ExponentialDecay``.
+
     Examples:
       >>> import jaxlr
       >>> s = jaxlr.exponential_decay(1.0, 0.5, decay_steps=2, end_value=0.2)
@@ -428,6 +445,11 @@ def inverse_time_decay(init_value: ArrayLike, decay_rate: ArrayLike, decay_steps
       decay_rate: >= 0.
       decay_steps: int >= 1.
       staircase: use ``floor(t / d)`` (static).
+
+    References:
+      Robbins & Monro, "A Stochastic Approximation Method", Ann. Math. Stat.
+      1951 (O(1/t) steps); Bottou, "Stochastic Gradient Descent Tricks", Neural
+      Networks: Tricks of the Trade, 2012; peer: Keras ``InverseTimeDecay``.
 
     Examples:
       >>> import jaxlr
@@ -490,6 +512,11 @@ def polynomial_decay(init_value: ArrayLike, end_value: ArrayLike, decay_steps: A
       power: exponent (> 0).
       cycle: Keras's cycling (static).
 
+    References:
+      Chen et al., "DeepLab: Semantic Image Segmentation with Deep Convolutional
+      Nets, Atrous Convolution, and Fully Connected CRFs", TPAMI 2018 (the "poly"
+      policy); peers: Keras ``PolynomialDecay``, PyTorch ``PolynomialLR``.
+
     Examples:
       >>> import jaxlr
       >>> s = jaxlr.polynomial_decay(1.0, 0.0, 10, power=2.0)
@@ -534,6 +561,10 @@ def linear(init_value: ArrayLike, end_value: ArrayLike, steps: ArrayLike) -> Lin
       init_value: value at step 0 (>= 0).
       end_value: value from ``steps`` on (>= 0).
       steps: int >= 1.
+
+    References:
+      Goodfellow, Bengio & Courville, "Deep Learning", MIT Press 2016, sec. 8.3.1
+      (linear decay to iteration tau); peer: ``optax.linear_schedule``.
 
     Examples:
       >>> import jaxlr
@@ -947,6 +978,10 @@ def one_cycle_momentum(total_steps: ArrayLike, *, pct_start: ArrayLike = 0.3,
                        anneal: str = "cos", three_phase: bool = False) -> OneCycleMomentum:
     """The momentum curve of :func:`one_cycle` (also ``one_cycle(...).momentum_schedule()``).
 
+    References:
+      Smith, "A disciplined approach to neural network hyper-parameters: Part 1 -- learning
+      rate, batch size, momentum, and weight decay", 2018 (cyclical momentum).
+
     Examples:
       >>> import jaxlr
       >>> m = jaxlr.schedules.one_cycle_momentum(10, anneal="linear")
@@ -1330,6 +1365,11 @@ def piecewise_constant(boundaries: Any, values: Any) -> PiecewiseConstant:
       boundaries: sorted 1-D integer steps >= 0.
       values: 1-D, ``len(boundaries) + 1`` values >= 0.
 
+    References:
+      Goyal et al., "Accurate, Large Minibatch SGD: Training ImageNet in 1
+      Hour", 2017 (piecewise-constant step schedules); peer:
+      ``optax.piecewise_constant_schedule``.
+
     Examples:
       >>> import jaxlr
       >>> s = jaxlr.piecewise_constant([3, 6], [1.0, 0.1, 0.01])
@@ -1388,6 +1428,10 @@ def piecewise_linear(boundaries: Any, values: Any) -> PiecewiseLinear:
     Args:
       boundaries: sorted 1-D integer steps >= 0 (at least one).
       values: 1-D values >= 0, same length.
+
+    References:
+      Smith, "Cyclical Learning Rates for Training Neural Networks", WACV
+      2017 (piecewise-linear policies); peer: ``numpy.interp``.
 
     Examples:
       >>> import jaxlr
@@ -1452,6 +1496,11 @@ def join(schedules: Any, boundaries: Any) -> Join:
       schedules: non-empty sequence of schedules or callables.
       boundaries: ``len(schedules) - 1`` sorted integer steps (may be traced).
 
+    References:
+      Goyal et al., "Accurate, Large Minibatch SGD: Training ImageNet in 1 Hour", 2017
+      (warm-up joined to a step schedule); peers: PyTorch ``SequentialLR``,
+      ``optax.join_schedules``.
+
     Examples:
       >>> import jaxlr
       >>> s = jaxlr.join([jaxlr.linear(0.0, 1.0, 4), jaxlr.cosine_decay(1.0, 4)], [4])
@@ -1501,6 +1550,10 @@ def multiply(*schedules: Any) -> Multiply:
     Args:
       *schedules: one or more schedules or callables.
 
+    References:
+      A combinator, no paper of its own; peer: PyTorch ``ChainedScheduler`` (closed
+      forms multiply).
+
     Examples:
       >>> import jaxlr
       >>> s = jaxlr.multiply(jaxlr.constant(2.0), jaxlr.linear(1.0, 0.0, 10))
@@ -1535,6 +1588,10 @@ def scale(schedule: Any, factor: ArrayLike) -> Scale:
     Args:
       schedule: a schedule or callable.
       factor: real number (>= 0 when concrete).
+
+    References:
+      Goyal et al., "Accurate, Large Minibatch SGD: Training ImageNet in 1 Hour", 2017
+      (scaling a schedule by the linear batch-size rule, see ``jaxlr.scale_lr``).
 
     Examples:
       >>> import jaxlr
@@ -1576,6 +1633,10 @@ def clip(schedule: Any, min_value: ArrayLike | None = None,
       schedule: a schedule or callable.
       min_value: lower bound or ``None``.
       max_value: upper bound or ``None``.
+
+    References:
+      A combinator, no paper of its own; peers: ``min_lr``/``eta_min`` floors in PyTorch
+      and Keras schedulers.
 
     Examples:
       >>> import jaxlr

@@ -226,6 +226,9 @@ def train_step_fn(loss_fn: Callable[..., Any], optimizer: optax.GradientTransfor
         unchanged (``step`` included) and ``finite=False``, so a diverged lane of a population
         freezes and never poisons the others.
 
+    A state whose early-stopping controller has triggered (``state.early_stopping.stop``) is
+    returned unchanged too: in a vmapped population each lane stops (freezes) on its own.
+
     Examples:
       >>> import jax, jax.numpy as jnp, jaxlr
       >>> loss_fn = lambda p, b: jnp.mean((p["w"] * b - 1.0) ** 2)
@@ -288,11 +291,17 @@ class _TrainStep:
                              model_state=st.model_state if ms is None else ms)
             return new, optax.tree.norm(updates).astype(_F32)
 
-        if self.skip_nonfinite:
+        go = finite if self.skip_nonfinite else None
+        stopped = getattr(state.early_stopping, "stop", None)
+        if stopped is not None:
+            # A lane whose early-stopping controller has triggered is frozen (population
+            # training under vmap: each lane stops independently).
+            go = ~stopped if go is None else go & ~stopped
+        if go is not None:
             # The update runs only for a finite step (lax.cond: no per-leaf select, buffers
-            # stay in place); a non-finite step returns the state unchanged.
+            # stay in place); a non-finite or stopped step returns the state unchanged.
             new, update_norm = jax.lax.cond(
-                finite, apply, lambda st: (st, jnp.zeros([], _F32)), state)
+                go, apply, lambda st: (st, jnp.zeros([], _F32)), state)
         else:
             new, update_norm = apply(state)
         metrics = {"loss": loss32, "lr": lr, "grad_norm": grad_norm,
