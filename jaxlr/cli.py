@@ -196,6 +196,7 @@ Examples:
   jaxlr find --out finder-out             # digits MLP, Adam, 32 rates x 3 seeds x 200 steps
   jaxlr find --task diabetes --optimizer momentum --candidates 16 --seeds 2
   jaxlr find --mode range --steps 300     # Smith's range test (one run, rising rate)
+  jaxlr find --target-steps 3000          # suggest a rate for a 3000-update run
   jaxlr find --task mytasks:make_task     # your own task: a function returning
                                           # (init, loss, data[, valid_data]) or a Task
 
@@ -207,7 +208,7 @@ suggested rate and the (min, max) range for cyclic / one-cycle schedules.
 def _find_impl(task_name: str, optimizer: str, candidates: int, seeds: int, steps: int,
                mode: str, min_lr: Optional[str], max_lr: Optional[str],
                batch_size: Optional[int], seed: int, out: Path, as_json: bool,
-               quiet: bool) -> int:
+               quiet: bool, target_steps: Optional[int] = None) -> int:
     import jaxlr
 
     mode = mode.lower()
@@ -217,6 +218,11 @@ def _find_impl(task_name: str, optimizer: str, candidates: int, seeds: int, step
     check_count(seeds, "--seeds")
     check_count(steps, "--steps", minimum=10)
     check_count(batch_size, "--batch-size")
+    check_count(target_steps, "--target-steps")
+    if target_steps is not None and mode != "parallel":
+        raise CliError("--target-steps needs --mode parallel (the range test cannot "
+                       "extrapolate to a longer run); drop --target-steps or use "
+                       "--mode parallel.")
     opt = optimizer_factory(optimizer)
     lo = parse_float(min_lr, "--min-lr") if min_lr is not None else (
         1e-5 if mode == "parallel" else 1e-7)
@@ -241,7 +247,8 @@ def _find_impl(task_name: str, optimizer: str, candidates: int, seeds: int, step
         if mode == "parallel":
             result = jaxlr.parallel_lr_find(*args, **kw, min_lr=lo, max_lr=hi,
                                             num_lrs=candidates, num_seeds=seeds,
-                                            num_steps=steps, optimizer=opt, key=seed)
+                                            num_steps=steps, optimizer=opt, key=seed,
+                                            target_steps=target_steps)
         else:
             result = jaxlr.lr_find(*args, **kw, min_lr=lo, max_lr=hi, num_steps=steps,
                                    optimizer=opt, key=seed)
@@ -301,10 +308,13 @@ def _find(
     out: Path = _opt(Path("jaxlr-find"), "--out", "-o", help="Output directory."),
     as_json: bool = _opt(False, "--json", help="Print a JSON summary on stdout."),
     quiet: bool = _opt(False, "--quiet", "-q", help="Print nothing (still writes files)."),
+    target_steps: Optional[int] = _opt(
+        None, "--target-steps", help="Length (updates) of the training run the rate is for: "
+        "the suggestion extrapolates the best rate to it (the 'horizon' rule; parallel mode)."),
 ) -> int:
     """Find a learning rate: parallel finder (default) or range test; plot + JSON."""
     return _guard("find", _find_impl, task, optimizer, candidates, seeds, steps, mode, min_lr,
-                  max_lr, batch_size, seed, out, as_json, quiet)
+                  max_lr, batch_size, seed, out, as_json, quiet, target_steps)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -126,6 +126,16 @@ def test_find_parallel_writes_plot_and_json(capsys, tmp_path):
     assert lo < hi == pytest.approx(data["suggestions"]["best_final"])
 
 
+def test_find_target_steps_uses_the_horizon_rule(capsys, tmp_path):
+    code, out, _ = run(capsys, "find", "--task", "diabetes", "--candidates", 6, "--seeds", 2,
+                       "--steps", 20, "--min-lr", "1e-4", "--max-lr", "10",
+                       "--target-steps", 400, "--out", tmp_path, "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["default_rule"] == "horizon"
+    assert data["suggestion"] == pytest.approx(data["suggestions"]["horizon"])
+
+
 def test_find_range_mode_json(capsys, tmp_path):
     code, out, _ = run(capsys, "find", "--task", "diabetes", "--mode", "range", "--steps", 100,
                        "--optimizer", "sgd", "--out", tmp_path, "--json")
@@ -176,6 +186,8 @@ def test_find_user_task_module_function(capsys, tmp_path, monkeypatch):
     (["--candidates", "0"], "--candidates must be >= 1"),
     (["--steps", "5"], "--steps must be >= 10"),
     (["--batch-size", "100000"], "batch_size"),
+    (["--target-steps", "0"], "--target-steps must be >= 1"),
+    (["--mode", "range", "--target-steps", "1000"], "--target-steps needs --mode parallel"),
 ])
 def test_find_bad_input(capsys, tmp_path, args, needle):
     assert_one_line_error(*run(capsys, "find", *args, "--out", tmp_path), needle)
