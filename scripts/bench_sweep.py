@@ -56,6 +56,23 @@ def warmup_cosine(lr, warmup, total):
     return sched
 
 
+def train_and_score(task, opt, train, valid, key, n, steps):
+    """One trial of the sequential JAX baselines: a ``lax.scan`` of ``opt`` over ``steps``
+    on-device mini-batches, then the validation loss (traced; call inside ``jax.jit``)."""
+    k_init, k_data = jax.random.split(key)
+    params = task.init(k_init)
+
+    def body(c, step):
+        p, s = c
+        batch = take(train, batch_indices(k_data, step, n, task.batch_size))
+        g = jax.grad(task.loss)(p, batch)
+        u, s = opt.update(g, s, p)
+        return (optax.apply_updates(p, u), s), None
+
+    (params, _), _ = jax.lax.scan(body, (params, opt.init(params)), jnp.arange(steps))
+    return task.loss(params, valid)
+
+
 def bench_jaxlr(task, lrs, warms, wds, steps, folds=None):
     g = jaxlr.grid({"learning_rate": lrs, "warmup_steps": warms, "weight_decay": wds})
     sched = lambda hp: jaxlr.warmup_cosine(hp["learning_rate"], hp["warmup_steps"], steps)
@@ -81,19 +98,7 @@ def bench_optuna_jax_recompile(task, lrs, warms, wds, steps):
 
         @jax.jit
         def train_one(train, valid, key):
-            k_init, k_data = jax.random.split(key)
-            params = task.init(k_init)
-            state = opt.init(params)
-
-            def body(c, step):
-                p, s = c
-                batch = take(train, batch_indices(k_data, step, n, task.batch_size))
-                g = jax.grad(task.loss)(p, batch)
-                u, s = opt.update(g, s, p)
-                return (optax.apply_updates(p, u), s), None
-
-            (params, _), _ = jax.lax.scan(body, (params, state), jnp.arange(steps))
-            return task.loss(params, valid)
+            return train_and_score(task, opt, train, valid, key, n, steps)
 
         return float(train_one(train, valid, jax.random.key(0)))
 
@@ -113,20 +118,8 @@ def bench_optuna_jax(task, lrs, warms, wds, steps):
 
     @jax.jit
     def train_one(lr, warmup, wd, key, train, valid):
-        k_init, k_data = jax.random.split(key)
-        params = task.init(k_init)
         opt = optax.adamw(warmup_cosine(lr, warmup, steps), weight_decay=wd)
-        state = opt.init(params)
-
-        def body(c, step):
-            p, s = c
-            batch = take(train, batch_indices(k_data, step, n, task.batch_size))
-            g = jax.grad(task.loss)(p, batch)
-            u, s = opt.update(g, s, p)
-            return (optax.apply_updates(p, u), s), None
-
-        (params, _), _ = jax.lax.scan(body, (params, state), jnp.arange(steps))
-        return task.loss(params, valid)
+        return train_and_score(task, opt, train, valid, key, n, steps)
 
     def objective(trial):
         lr = trial.suggest_categorical("lr", lrs)
