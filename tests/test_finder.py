@@ -156,6 +156,25 @@ def test_chunked_equals_unchunked_and_seeds():
     assert not np.allclose(c.losses[0, 0, 0], c.losses[1, 0, 0])
 
 
+def test_pregathered_batches_equal_per_update_gathers(monkeypatch):
+    # Small data: all batches of a run are gathered before the scan; large data: one gather
+    # per update. Same numbers either way, with validation blocks and a tail (23 = 4 x 5 + 3).
+    from jaxlr._src import finder
+
+    kw = dict(SMALL, num_steps=23, key=jax.random.key(3), valid_data=VALID, eval_every=5)
+    assert finder._pregather(DATA, 2 * 23 * 16) and not finder._pregather(DATA, 2**30)
+    runs = {}
+    for cap in (finder._PREGATHER_BYTES, 0):
+        monkeypatch.setattr(finder, "_PREGATHER_BYTES", cap)
+        runs[cap] = (jaxlr.parallel_lr_find(P0, loss_fn, DATA, num_lrs=3, num_seeds=2, **kw),
+                     jaxlr.lr_find(P0, loss_fn, DATA, **kw))
+    (pa, ra), (pb, rb) = runs.values()
+    for field in ("losses", "valid_curve", "valid_losses"):
+        np.testing.assert_array_equal(getattr(pa, field), getattr(pb, field))
+    for field in ("losses", "smoothed", "valid_losses"):
+        np.testing.assert_array_equal(getattr(ra, field), getattr(rb, field))
+
+
 def test_task_input_per_seed_init_and_result_export(tmp_path):
     from jaxlr.tasks import get_task
 
