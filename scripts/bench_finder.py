@@ -8,7 +8,8 @@ Digits MLP (64-128-10, Adam, batch 64), 32 candidate rates x 200 updates:
 (d) torch-lr-finder's range test vs ``jaxlr.lr_find`` (200 updates).
 
 Also: achieved FLOP/s of the parallel finder at 64 and 256 candidates against a measured
-large-matmul peak, the persistent compilation cache's effect on a fresh process, and (with
+large-matmul peak (with bare vmapped optax loops and a roofline from the measured memory
+bandwidth as references), the persistent compilation cache's effect on a fresh process, and (with
 ``--sizes``) wall time against the number of candidates (for a GPU: 1, 64, 256, 1024).
 
 Prints one JSON line per figure: ``{"name", "jaxlr_s", "baseline_s", "ratio", ...}``;
@@ -91,12 +92,12 @@ def run_parallel(task, n, steps, key=0):
                                   key=key)
 
 
-def bare_vmapped_adam(task, n, steps):
-    """A bare ``vmap`` over rates of a ``lax.scan`` of ``optax.adam`` on pre-gathered batches.
+def bare_vmapped(task, n, steps, optimizer=optax.adam):
+    """A bare ``vmap`` over rates of a ``lax.scan`` of ``optimizer`` on pre-gathered batches.
 
     The most direct vmapped training a user could write: no divergence masking, no smoothing,
     no metrics. Its FLOP/s is the reference for what XLA's CPU backend achieves on this
-    workload, independently of jaxlr.
+    workload, independently of jaxlr (``optax.sgd``: the matmuls without Adam's state).
     """
     data = task.train_batches()
     key = jax.random.key(0)
@@ -108,7 +109,7 @@ def bare_vmapped_adam(task, n, steps):
     @jax.jit
     def run(lrs, batches):
         def one(lr):
-            opt = optax.adam(lr)
+            opt = optimizer(lr)
 
             def body(c, b):
                 p, st = c
@@ -122,6 +123,25 @@ def bare_vmapped_adam(task, n, steps):
 
     lrs = jnp.asarray(lr_grid(n), jnp.float32)
     return lambda: jax.block_until_ready(run(lrs, batches))
+
+
+def memory_bandwidth(n=2 ** 26, repeat=5):
+    """Bytes/s of a jitted ``x * 1.5 + y`` over 256 MiB arrays (two reads, one write)."""
+    x = jnp.ones(n, jnp.float32)
+    y = jnp.ones(n, jnp.float32)
+    f = jax.jit(lambda x, y: x * 1.5 + y)
+    f(x, y).block_until_ready()
+    t, _ = timed(lambda: f(x, y).block_until_ready(), repeat)
+    return 3 * 4 * n / t
+
+
+def mlp_params(sizes=(64, 128, 10)):
+    return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+
+
+# Adam + apply_updates touch every parameter at least 8 times per update, 4 bytes each: the
+# gradient written by the backward pass, then g, m, v, p read and m, v, p written.
+ADAM_BYTES_PER_PARAM = 8 * 4
 
 
 def raw_jax_baselines(task, lrs, steps):
@@ -345,6 +365,7 @@ def main(argv=None):
 
     if "flops" not in args.skip:
         peak = matmul_peak(1024 if args.quick else 2048)
+        bw = memory_bandwidth(2 ** 24 if args.quick else 2 ** 26)
         per_step = mlp_flops_per_step()
         for n in ((16, 64) if args.quick else (64, 256)):
             run_parallel(task, n, steps)
@@ -353,13 +374,24 @@ def main(argv=None):
             emit(f"FLOP/s at {n} candidates x {steps} steps", t, None,
                  achieved_gflops=round(flops / 1e9, 2), matmul_peak_gflops=round(peak / 1e9, 2),
                  fraction_of_peak=round(flops / peak, 3))
-            bare = bare_vmapped_adam(task, n, steps)
-            bare()
-            tb, _ = timed(bare, repeat=2)
-            emit(f"FLOP/s reference: bare vmapped optax.adam scan, {n} candidates x {steps} "
-                 "steps", t, tb, achieved_gflops=round(per_step * n * steps / tb / 1e9, 2),
-                 fraction_of_peak=round(per_step * n * steps / tb / peak, 3),
-                 note="ratio > 1: jaxlr's finder is faster than the bare vmapped loop")
+            for name, opt in (("optax.adam", optax.adam), ("optax.sgd", optax.sgd)):
+                bare = bare_vmapped(task, n, steps, opt)
+                bare()
+                tb, _ = timed(bare, repeat=2)
+                emit(f"FLOP/s reference: bare vmapped {name} scan, {n} candidates x {steps} "
+                     "steps", t, tb, achieved_gflops=round(per_step * n * steps / tb / 1e9, 2),
+                     fraction_of_peak=round(per_step * n * steps / tb / peak, 3),
+                     note="ratio > 1: jaxlr's finder is faster than the bare vmapped loop")
+            # Roofline: the matmuls at peak, then Adam's memory traffic at the measured
+            # bandwidth (dependent ops within an update: no overlap).
+            t_flops = per_step * n / peak
+            t_bytes = ADAM_BYTES_PER_PARAM * mlp_params() * n / bw
+            emit(f"roofline at {n} candidates: matmuls at peak + Adam at memory bandwidth",
+                 t / steps, None, compute_ms=round(t_flops * 1e3, 3),
+                 adam_memory_ms=round(t_bytes * 1e3, 3),
+                 bound_fraction_of_peak=round(t_flops / (t_flops + t_bytes), 3),
+                 memory_bandwidth_gbs=round(bw / 1e9, 2),
+                 note="jaxlr_s is jaxlr's time per update")
 
     if "cache" not in args.skip:
         none, cold, warm = cache_effect(steps)
