@@ -393,3 +393,19 @@ def test_sharded_on_8_virtual_devices_equals_one_device():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                          timeout=300)
     assert out.returncode == 0 and "OK" in out.stdout, out.stdout + out.stderr
+
+
+def test_horizon_rule_slope_bounds_are_passed_and_checked():
+    r = jaxlr.parallel_lr_find(P0, loss_fn, DATA, num_lrs=6, min_lr=1e-3, max_lr=0.3,
+                               target_steps=200, **KW)
+    assert r.default_rule == "horizon"
+    theory = r.suggest_point()
+    measured = r.suggest_point(slope_bounds=(-1.0, 0.0))
+    fixed = r.suggest_point(slope_bounds=(-0.5, -0.5))
+    assert theory.lr_point == measured.lr_point == fixed.lr_point
+    assert math.isclose(fixed.lr, fixed.lr_point * (200 / 20) ** -0.5, rel_tol=1e-9)
+    assert measured.lr >= theory.lr
+    with pytest.raises(ValueError, match=r"slope_bounds=\(-0\.5, 0\.5\)"):
+        r.suggest("horizon", slope_bounds=(-0.5, 0.5))
+    with pytest.raises(TypeError, match="pair"):
+        r.suggest("horizon", slope_bounds=-0.5)

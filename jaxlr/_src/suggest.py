@@ -257,7 +257,10 @@ def horizon_extrapolation(lrs: Any, curves: Any, steps: Any, diverged: Any, targ
     when it is steeper (e.g. overfitting: the validation optimum falls fast). Where the best
     rate is limited by stability (curvature) rather than by noise, e.g. SGD with momentum near
     ``2 (1 + momentum) / sharpness``, the long-run optimum does not fall and this rule is too
-    low (README evidence).
+    low. The trade-off, measured on 96 cases (README evidence): these bounds are within 2x of
+    the long run's grid optimum in 28% of the cases, but the suggested rate is unstable over
+    the long run in only 4% and the median excess loss is 6.2%; the measured slope alone
+    (``slope_bounds=(-1, 0)``) is within 2x in 47% but unstable in 28% (11.3% excess).
 
     Args:
       lrs: ``[C]`` candidate rates, increasing.
