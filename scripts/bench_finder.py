@@ -87,9 +87,9 @@ def matmul_peak(n=2048, repeat=5):
 # ---------------------------------------------------------------------------------- (a) (c)
 
 
-def run_parallel(task, n, steps, key=0):
+def run_parallel(task, n, steps, key=0, chunk_size="auto"):
     return jaxlr.parallel_lr_find(task, lrs=lr_grid(n), num_steps=steps, smoothing=0.9,
-                                  key=key)
+                                  key=key, chunk_size=chunk_size)
 
 
 def bare_vmapped(task, n, steps, optimizer=optax.adam):
@@ -374,6 +374,13 @@ def main(argv=None):
             emit(f"FLOP/s at {n} candidates x {steps} steps", t, None,
                  achieved_gflops=round(flops / 1e9, 2), matmul_peak_gflops=round(peak / 1e9, 2),
                  fraction_of_peak=round(flops / peak, 3))
+            # the same without cache blocking (every candidate in one vmapped block)
+            run_parallel(task, n, steps, chunk_size=None)
+            tn, _ = timed(lambda: run_parallel(task, n, steps, key=1, chunk_size=None), repeat=2)
+            emit(f"FLOP/s at {n} candidates x {steps} steps, chunk_size=None (one block)", t,
+                 tn, achieved_gflops=round(per_step * n * steps / tn / 1e9, 2),
+                 fraction_of_peak=round(per_step * n * steps / tn / peak, 3),
+                 note="ratio: speed-up of chunk_size='auto' (cache blocking)")
             for name, opt in (("optax.adam", optax.adam), ("optax.sgd", optax.sgd)):
                 bare = bare_vmapped(task, n, steps, opt)
                 bare()

@@ -409,3 +409,30 @@ def test_horizon_rule_slope_bounds_are_passed_and_checked():
         r.suggest("horizon", slope_bounds=(-0.5, 0.5))
     with pytest.raises(TypeError, match="pair"):
         r.suggest("horizon", slope_bounds=-0.5)
+
+
+def test_auto_chunk_size_blocks_candidates_for_the_cache_on_cpu(monkeypatch):
+    from jaxlr._src import finder
+
+    kw = dict(SMALL, num_lrs=10, min_lr=1e-3, max_lr=0.3, num_seeds=2, key=jax.random.key(5))
+    whole = jaxlr.parallel_lr_find(P0, loss_fn, DATA, chunk_size=None, **kw)
+    # 5 parameters, SGD (no state): 2 seeds x (params + grads) = 80 bytes per candidate
+    prob = finder._resolve("t", P0, loss_fn, DATA, None, 16)
+    devs = [jax.devices()[0]]
+    assert finder._auto_chunk(prob, optax.sgd, None, 2, 10, devs) is None   # fits: no chunks
+    monkeypatch.setattr(finder, "CPU_CHUNK_BYTES", 4 * 80)
+    assert finder._auto_chunk(prob, optax.sgd, None, 2, 10, devs) == 4      # 3 equal chunks
+    # Adam adds m, v (20 bytes each) and an int32 count per seed: 168 bytes per candidate
+    monkeypatch.setattr(finder, "CPU_CHUNK_BYTES", 2 * 168)
+    assert finder._auto_chunk(prob, optax.adam, None, 2, 10, devs) == 2
+    monkeypatch.setattr(finder, "CPU_CHUNK_BYTES", 4 * 80)
+    assert finder._auto_chunk(prob, optax.sgd, None, 2, 10, jax.devices() * 2) is None
+    calls = []
+    real_map = jax.lax.map
+    monkeypatch.setattr(jax.lax, "map", lambda f, xs, **k: calls.append(k) or real_map(f, xs, **k))
+    auto = jaxlr.parallel_lr_find(P0, loss_fn, DATA, **kw)        # chunk_size="auto"
+    assert calls and calls[0]["batch_size"] == 4
+    np.testing.assert_allclose(auto.losses, whole.losses, rtol=1e-5)
+    np.testing.assert_array_equal(auto.diverged, whole.diverged)
+    with pytest.raises(ValueError, match="chunk_size"):
+        jaxlr.parallel_lr_find(P0, loss_fn, DATA, chunk_size="big", **kw)

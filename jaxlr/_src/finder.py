@@ -276,6 +276,37 @@ def _batch_table(key: Array, num_steps: int, num_examples: int, batch_size: int)
     return rows[:num_steps]
 
 
+# Cache blocking on CPUs: many candidates trained together are bound by memory traffic once
+# their parameters and optimizer states no longer fit in the cache (every update reads and writes
+# each of them several times). ``chunk_size="auto"`` vmaps chunks whose state fits in this many
+# bytes, one chunk after another (``lax.map``): 256 Adam candidates of the digits MLP run at 28%
+# of the matmul peak all at once and at 50% in chunks of 32 (2-core AMD EPYC, 32 MiB L3).
+CPU_CHUNK_BYTES = 8 * 2**20
+
+
+def _auto_chunk(prob: Any, opt: Callable, key: Array, num_seeds: int, num_candidates: int,
+                devs: Sequence[jax.Device]) -> int | None:
+    """The ``chunk_size="auto"`` choice: None (vmap every candidate) or equal chunks that fit."""
+    if len(devs) > 1 or (devs[0] if devs else jax.devices()[0]).platform != "cpu":
+        return None
+    try:
+        params = jax.eval_shape(prob.init, key) if prob.init is not None else prob.params
+        state = jax.eval_shape(lambda p: opt(jnp.float32(1.0)).init(p), params)
+    except (TypeError, ValueError):       # an unusual optimizer factory: no cache blocking
+        return None
+
+    def nbytes(tree):
+        return sum(int(np.prod(x.shape)) * np.dtype(x.dtype).itemsize
+                   for x in jax.tree_util.tree_leaves(tree))
+
+    per_candidate = num_seeds * (2 * nbytes(params) + nbytes(state))   # params, grads, state
+    fit = max(CPU_CHUNK_BYTES // max(per_candidate, 1), 1)
+    if fit >= num_candidates:
+        return None
+    chunks = -(-num_candidates // fit)
+    return -(-num_candidates // chunks)            # equal chunks: no padded candidates
+
+
 def _lr_fn(static: _Static, lr_args: Any, sched_leaves: Any):
     """The learning rate as a function of the update count (the optimizer's schedule)."""
     if static.lr_mode in ("ramp_exp", "ramp_linear"):
@@ -916,7 +947,7 @@ def parallel_lr_find(model: Any, loss_fn: Callable | None = None, data: Any = No
                      schedule_fn: Callable | None = None, warmup_steps: int = 0,
                      smoothing: float = 0.9, divergence_threshold: float = 4.0,
                      eval_every: int | None = None, common_random_numbers: bool = True,
-                     per_seed_init: bool = False, chunk_size: int | None = None,
+                     per_seed_init: bool = False, chunk_size: int | str | None = "auto",
                      devices: Sequence[jax.Device] | str | None = None,
                      key: Any = None, target_steps: int | None = None) -> FinderResult:
     """Trains many candidate learning rates in parallel, in one compiled program.
@@ -969,7 +1000,11 @@ def parallel_lr_find(model: Any, loss_fn: Callable | None = None, data: Any = No
       common_random_numbers: same batches for every candidate of a seed (default). ``False``
         gives every lane its own data order.
       per_seed_init: one initialisation per seed (needs an init function or a Task).
-      chunk_size: evaluate at most this many candidates at once (``lax.map``).
+      chunk_size: evaluate at most this many candidates at once (``lax.map``); ``None``:
+        all at once; ``"auto"`` (default): all at once on accelerators, and on a single CPU
+        device chunks whose parameters, gradients and optimizer states fit in
+        :data:`CPU_CHUNK_BYTES` (cache blocking: 256 Adam candidates of the digits MLP run
+        1.5x faster in chunks of 32 than all at once, ``scripts/bench_finder.py``).
       devices: devices for the candidate axis (default all; ``"none"``: the first only).
       key: ``jax.random.key`` (or int seed) for initialisation and data order (default 0).
       target_steps: the number of updates of the training run the rate is for. When given,
@@ -1014,7 +1049,9 @@ def parallel_lr_find(model: Any, loss_fn: Callable | None = None, data: Any = No
     _check_window(fn, smoothing, num_steps, 1.0)
     check_steps(fn, num_lrs=num_lrs, num_seeds=num_seeds, warmup_steps=warmup_steps, minimum=0)
     check_steps(fn, num_seeds=num_seeds, minimum=1)
-    if chunk_size is not None:
+    if isinstance(chunk_size, str):
+        check_choice(fn, "chunk_size", chunk_size, ("auto",))
+    elif chunk_size is not None:
         check_steps(fn, chunk_size=chunk_size, minimum=1)
     if lrs is not None:
         cand = np.asarray(lrs, np.float64).reshape(-1) if not is_traced(lrs) else None
@@ -1047,6 +1084,9 @@ def parallel_lr_find(model: Any, loss_fn: Callable | None = None, data: Any = No
         per_seed_init) else k_init[None]
     cand_keys = jax.vmap(lambda ci: jax.vmap(lambda sk: jax.random.fold_in(sk, ci))(seed_keys))(
         jnp.arange(c))
+    devs = _devices(devices)
+    if chunk_size == "auto":
+        chunk_size = _auto_chunk(prob, opt, k_init, s, c, devs)
     static = _Static(
         loss=prob.loss, optimizer=opt, lr_mode="peak", sched_def=sched_def,
         sched_static=sched_static, peak_to_schedule=p2s, warmup_steps=int(warmup_steps),
@@ -1058,7 +1098,6 @@ def parallel_lr_find(model: Any, loss_fn: Callable | None = None, data: Any = No
             prob.train, s * int(num_steps) * prob.batch_size))
     beta = jnp.float32(smoothing)
     thr = jnp.float32(divergence_threshold)
-    devs = _devices(devices)
     rest = (seed_keys, init_keys, prob.params, prob.aux, sched_leaves, prob.train, prob.valid,
             beta, thr)
     # Pad the candidate axis (with copies of candidate 0, dropped afterwards) so that every
