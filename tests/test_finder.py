@@ -436,3 +436,20 @@ def test_auto_chunk_size_blocks_candidates_for_the_cache_on_cpu(monkeypatch):
     np.testing.assert_array_equal(auto.diverged, whole.diverged)
     with pytest.raises(ValueError, match="chunk_size"):
         jaxlr.parallel_lr_find(P0, loss_fn, DATA, chunk_size="big", **kw)
+
+
+def test_range_test_runs_on_unfrozen_with_the_same_record(monkeypatch):
+    # The range test does not freeze its lane after divergence (nothing after it is reported);
+    # the record is the one a frozen lane gives.
+    from jaxlr._src import finder
+
+    kw = dict(min_lr=1e-3, max_lr=100.0, num_steps=40, batch_size=16, optimizer=optax.sgd,
+              smoothing=0.5, key=jax.random.key(2), valid_data=VALID, eval_every=5)
+    free = jaxlr.lr_find(P0, loss_fn, DATA, **kw)
+    assert free.diverged and 0 < free.diverged_step < 39
+    real = finder._range_jit
+    monkeypatch.setattr(finder, "_range_jit", lambda static, *a: real(
+        dataclasses.replace(static, freeze=True), *a))
+    frozen = jaxlr.lr_find(P0, loss_fn, DATA, **kw)
+    for field in ("losses", "smoothed", "valid_losses", "diverged_step", "lrs"):
+        np.testing.assert_array_equal(getattr(free, field), getattr(frozen, field))

@@ -250,6 +250,7 @@ class _Static:
     per_seed_init: bool
     init: Callable | None         # init(key) -> params, or None when params are given
     pregather: bool = False       # gather every batch before the scan (small data only)
+    freeze: bool = True           # keep a stopped lane's params/state (False: let it run on)
 
 
 # Gathering all mini-batches of a run before its scan (one gather instead of one per update)
@@ -372,8 +373,10 @@ def _run_lane(static: _Static, lr_args: Any, sched_leaves: Any, params: Any, aux
             smooth - new_best > (threshold - 1.0) * jnp.abs(new_best))
         stop = diverged | bad
         out = (jnp.where(diverged, nan, loss), jnp.where(diverged, nan, smooth))
-        carry = (tree_where(stop, params, new_params),
-                 tree_where(stop, opt_state, new_opt_state),
+        if static.freeze:
+            new_params = tree_where(stop, params, new_params)
+            new_opt_state = tree_where(stop, opt_state, new_opt_state)
+        carry = (new_params, new_opt_state,
                  jnp.where(stop, ema, new_ema), jnp.where(stop, best, new_best), stop,
                  jnp.where(bad & ~diverged, k, div_step))
         return carry, out
@@ -1210,7 +1213,10 @@ def lr_find(model: Any, loss_fn: Callable | None = None, data: Any = None, *,
         batch_size=prob.batch_size, num_examples=prob.num_examples,
         eval_every=int(eval_every or 0), has_valid=has_valid, chunk_size=None, crn=True,
         per_seed_init=False, init=prob.init,
-        pregather=_pregather(prob.train, int(num_steps) * prob.batch_size))
+        pregather=_pregather(prob.train, int(num_steps) * prob.batch_size),
+        # one lane whose parameters are not returned: after divergence every output is masked,
+        # so the run may go on unfrozen (saves a select over params and state per update)
+        freeze=False)
     out = _range_jit(static, jnp.float32(min_lr), jnp.float32(max_lr), key,
                      None if prob.init is not None else prob.params, prob.aux, prob.train,
                      prob.valid if has_valid else None, jnp.float32(smoothing),
