@@ -214,6 +214,13 @@ def regret(info, lr):
     return (v - info["loss"]) / abs(info["loss"])
 
 
+def within_2x(ratios):
+    """Mask of the finite ratios suggestion / optimum within a factor 2."""
+    ratios = np.asarray(ratios, np.float64)
+    fin = np.isfinite(ratios)
+    return fin & (np.abs(np.log2(np.where(fin, ratios, 1e9))) <= 1.0)
+
+
 def _flat(info, tol=0.01):
     """The grid rates within ``tol`` (relative) of the optimum's loss: 'lo..hi (n rates)'."""
     lrs, y = np.asarray(info["lrs"]), np.asarray(info["curve"])
@@ -334,7 +341,7 @@ def main(argv=None):
         for k in keys:
             ratios = np.array([r[k] / r[target] for r in rows])
             fin = np.isfinite(ratios)
-            ok = fin & (np.abs(np.log2(np.where(fin, ratios, 1e9))) <= 1.0)
+            ok = within_2x(ratios)
             per_case = []
             for c in cases:
                 rc = [r[k] / r[target] for r in rows if r["case"] == c]
@@ -357,7 +364,7 @@ def main(argv=None):
         ratios = np.array([v for c in cases for v in reps[c]["replicate_ratios"]])
         if ratios.size:
             excs = np.array([v for c in cases for v in reps[c]["replicate_excess"]])
-            ok = np.abs(np.log2(ratios)) <= 1.0
+            ok = within_2x(ratios)
             summary[target]["replicate grid search"] = float(ok.mean())
             print(f"| replicate grid search (3 seeds, {horizon} updates, {args.grid} rates) vs "
                   f"the other {3 * (args.grid_keys - 1)} seeds | {ok.mean():.0%} | "

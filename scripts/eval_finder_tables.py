@@ -24,7 +24,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from eval_finder import regret  # noqa: E402
+from eval_finder import regret, within_2x  # noqa: E402
 
 SETTINGS = [("const100", "constant, 100-upd. finders"), ("const200", "constant, 200"),
             ("ho_const100", "held-out, constant, 100"), ("cos100", "cosine, 100"),
@@ -57,11 +57,6 @@ def measures(rows, rule, target, info_key):
     ratios = np.array([row[rule] / row[target] for row in rows])
     excess = np.array([regret(row["optimum_info"][info_key], row[rule]) for row in rows])
     return ratios, excess
-
-
-def within_2x(ratios):
-    fin = np.isfinite(ratios)
-    return fin & (np.abs(np.log2(np.where(fin, ratios, 1e9))) <= 1.0)
 
 
 def main(argv=None):

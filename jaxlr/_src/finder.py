@@ -258,11 +258,15 @@ class _Static:
 _PREGATHER_BYTES = 32 * 2**20
 
 
+def _nbytes(tree: Any, *, per_example: bool = False) -> int:
+    """Bytes of the arrays (or shape structs) of ``tree``; per row of the leading axis."""
+    return sum(int(np.prod(x.shape[1:] if per_example else x.shape)) * np.dtype(x.dtype).itemsize
+               for x in jax.tree_util.tree_leaves(tree))
+
+
 def _pregather(train: Any, num_examples: int) -> bool:
     """Whether ``num_examples`` gathered examples of ``train`` fit in :data:`_PREGATHER_BYTES`."""
-    per_example = sum(int(np.prod(x.shape[1:])) * np.dtype(x.dtype).itemsize
-                      for x in jax.tree_util.tree_leaves(train))
-    return num_examples * per_example <= _PREGATHER_BYTES
+    return num_examples * _nbytes(train, per_example=True) <= _PREGATHER_BYTES
 
 
 def _batch_table(key: Array, num_steps: int, num_examples: int, batch_size: int) -> Array:
@@ -296,11 +300,7 @@ def _auto_chunk(prob: Any, opt: Callable, key: Array, num_seeds: int, num_candid
     except (TypeError, ValueError):       # an unusual optimizer factory: no cache blocking
         return None
 
-    def nbytes(tree):
-        return sum(int(np.prod(x.shape)) * np.dtype(x.dtype).itemsize
-                   for x in jax.tree_util.tree_leaves(tree))
-
-    per_candidate = num_seeds * (2 * nbytes(params) + nbytes(state))   # params, grads, state
+    per_candidate = num_seeds * (2 * _nbytes(params) + _nbytes(state))   # params, grads, state
     fit = max(CPU_CHUNK_BYTES // max(per_candidate, 1), 1)
     if fit >= num_candidates:
         return None
