@@ -52,7 +52,7 @@ def train_curves(task, schedule, keys, steps):
         k_init, k_data = jax.random.split(key)
         opt = jaxlr.sgd(schedule)
         state = jaxlr.TrainState.create(task.init(k_init), opt)
-        step = jaxlr.train.train_step_fn(task.loss, opt)
+        step = jaxlr.engine.train_step_fn(task.loss, opt)
 
         def body(state, t):
             idx = jax.random.randint(jax.random.fold_in(k_data, t), (bs,), 0, n)

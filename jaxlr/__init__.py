@@ -2,7 +2,7 @@
 
 Traceable schedules (every hyperparameter is data), compiled training, parallel learning-rate
 finders and vectorised sweeps. The top-level namespace re-exports the public layers:
-``jaxlr.schedules``, ``jaxlr.optimizers``, ``jaxlr.controllers``, ``jaxlr.train``,
+``jaxlr.schedules``, ``jaxlr.optim``, ``jaxlr.controllers``, ``jaxlr.engine``,
 ``jaxlr.finder``, ``jaxlr.sweeps``; ``jaxlr.tasks``, ``jaxlr.plotting`` and ``jaxlr.cli`` are
 imported on demand.
 """
@@ -12,16 +12,16 @@ from importlib.metadata import version as _version
 
 from jaxlr import controllers as controllers
 from jaxlr import finder as finder
-from jaxlr import optimizers as optimizers
+from jaxlr import optim as optim
 from jaxlr import schedules as schedules
 from jaxlr import sweeps as sweeps
-from jaxlr import train as train
+from jaxlr import engine as engine
 from jaxlr.controllers import *  # noqa: F401,F403
 from jaxlr.finder import *  # noqa: F401,F403
-from jaxlr.optimizers import *  # noqa: F401,F403
+from jaxlr.optim import *  # noqa: F401,F403
 from jaxlr.schedules import *  # noqa: F401,F403
 from jaxlr.sweeps import *  # noqa: F401,F403
-from jaxlr.train import *  # noqa: F401,F403
+from jaxlr.engine import *  # noqa: F401,F403
 
 try:
     __version__ = _version("jaxlr")

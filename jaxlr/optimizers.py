@@ -1,52 +1,9 @@
-"""Public namespace: jaxlr.optimizers (optimizers whose hyperparameters live in their state)."""
+"""Deprecated: ``jaxlr.optimizers`` is now :mod:`jaxlr.optim` (same names)."""
 
-from jaxlr._src.optimizers import HyperState as HyperState
-from jaxlr._src.optimizers import accumulate_gradients as accumulate_gradients
-from jaxlr._src.optimizers import adagrad as adagrad
-from jaxlr._src.optimizers import adam as adam
-from jaxlr._src.optimizers import adamw as adamw
-from jaxlr._src.optimizers import current_lr as current_lr
-from jaxlr._src.optimizers import hyperparams as hyperparams
-from jaxlr._src.optimizers import inject_hyperparams as inject_hyperparams
-from jaxlr._src.optimizers import momentum as momentum
-from jaxlr._src.optimizers import rmsprop as rmsprop
-from jaxlr._src.optimizers import scale_lr as scale_lr
-from jaxlr._src.optimizers import set_hyperparams as set_hyperparams
-from jaxlr._src.optimizers import sgd as sgd
+import warnings as _warnings
 
-__all__ = [
-    "HyperState",
-    "accumulate_gradients",
-    "adagrad",
-    "adam",
-    "adamw",
-    "current_lr",
-    "hyperparams",
-    "inject_hyperparams",
-    "momentum",
-    "rmsprop",
-    "scale_lr",
-    "set_hyperparams",
-    "sgd",
-]
+from jaxlr.optim import *  # noqa: F401,F403
+from jaxlr.optim import __all__ as __all__  # noqa: F401
 
-# --- natural gradient & schedule-free (issue 8) ---
-from jaxlr._src.natural_gradient import DiagonalFisherState as DiagonalFisherState  # noqa: E402
-from jaxlr._src.natural_gradient import NaturalGradientState as NaturalGradientState  # noqa: E402
-from jaxlr._src.natural_gradient import diagonal_natural_gradient as diagonal_natural_gradient  # noqa: E402,E501
-from jaxlr._src.natural_gradient import fisher_vector_product as fisher_vector_product  # noqa: E402
-from jaxlr._src.natural_gradient import natural_gradient as natural_gradient  # noqa: E402
-from jaxlr._src.schedule_free import eval_params as eval_params  # noqa: E402
-from jaxlr._src.schedule_free import schedule_free_adamw as schedule_free_adamw  # noqa: E402
-from jaxlr._src.schedule_free import schedule_free_sgd as schedule_free_sgd  # noqa: E402
-
-__all__ += [
-    "DiagonalFisherState",
-    "NaturalGradientState",
-    "diagonal_natural_gradient",
-    "eval_params",
-    "fisher_vector_product",
-    "natural_gradient",
-    "schedule_free_adamw",
-    "schedule_free_sgd",
-]
+_warnings.warn("jaxlr.optimizers is deprecated; import jaxlr.optim instead (same names).",
+               DeprecationWarning, stacklevel=2)

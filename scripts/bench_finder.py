@@ -40,7 +40,7 @@ import jax.numpy as jnp  # noqa: E402
 import optax  # noqa: E402
 
 import jaxlr  # noqa: E402
-from jaxlr._src.data import batch_indices, take  # noqa: E402
+from jaxlr.engine._data import batch_indices, take  # noqa: E402
 from jaxlr.tasks import get_task  # noqa: E402
 
 NUM_LRS, STEPS, BATCH = 32, 200, 64

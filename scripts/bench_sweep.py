@@ -36,7 +36,7 @@ import numpy as np
 import optax
 
 import jaxlr
-from jaxlr._src.data import batch_indices, take
+from jaxlr.engine._data import batch_indices, take
 from jaxlr.tasks import get_task
 
 

@@ -49,7 +49,7 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 import jax  # noqa: E402
 
 import jaxlr  # noqa: E402
-from jaxlr._src.suggest import horizon_extrapolation  # noqa: E402
+from jaxlr.finder._suggest import horizon_extrapolation  # noqa: E402
 from jaxlr.tasks import get_task  # noqa: E402
 
 CASES = {
@@ -230,7 +230,7 @@ def _flat(info, tol=0.01):
 
 def _unguarded_steepest(rng):
     """The range test's steepest point over the whole curve (no main-descent guard)."""
-    from jaxlr._src.suggest import finite_prefix
+    from jaxlr.finder._suggest import finite_prefix
 
     x, y = rng.curve()
     s0 = max(rng.num_steps // 10, rng.lag_steps)

@@ -91,7 +91,7 @@ def test_resume_in_new_process_is_bit_exact(tmp_path):
     half, _ = jaxlr.fit(loss_fn, opt, state, data, steps=7, checkpoint_dir=ckpt,
                         checkpoint_every=3, **kw)
     assert jaxlr.latest_checkpoint_step(ckpt) == 7
-    from jaxlr._src.checkpoint import CheckpointManager
+    from jaxlr.engine._checkpoint import CheckpointManager
     mngr = CheckpointManager(ckpt)
     assert mngr.all_steps() == [3, 6, 7]  # every 3 steps and at the end
     mngr.close()

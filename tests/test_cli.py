@@ -15,6 +15,7 @@ import jax
 import pytest
 
 from jaxlr import cli
+from jaxlr.cli import _app as cli_app
 
 
 @pytest.fixture(autouse=True)
@@ -196,10 +197,10 @@ def test_find_bad_input(capsys, tmp_path, args, needle):
 # ---- compare ------------------------------------------------------------------------------------
 
 def test_compare_trains_each_schedule(capsys, tmp_path):
-    code, out, _ = run(capsys, "compare", "--task", "diabetes", "--schedule", "1e-4",
+    code, out, err = run(capsys, "compare", "--task", "diabetes", "--schedule", "1e-4",
                        "--schedule", "warmup(cosine_decay(0.01, 25), 5)", "--steps", 30,
                        "--seeds", 2, "--out", tmp_path, "--json")
-    assert code == 0
+    assert code == 0, err
     data = json.loads(out)
     names = [s["spec"] for s in data["schedules"]]
     assert names == ["1e-4", "warmup(cosine_decay(0.01, 25), 5)"]
@@ -339,7 +340,7 @@ def test_shipped_sweep_configs_are_valid(name):
     from pathlib import Path
 
     path = Path(__file__).resolve().parent.parent / "examples" / "configs" / name
-    cfg = cli._load_config(path)
+    cfg = cli_app._load_config(path)
     space = jaxlr.space_from_config(cfg["space"])
     assert "learning_rate" in space
     allowed = {"task", "space", "strategy", "num_trials", "optimizer", "schedule", "steps",

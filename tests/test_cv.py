@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import jaxlr
-from jaxlr._src.data import take
-from jaxlr._src.sweep import resolve_task
+from jaxlr.engine._data import take
+from jaxlr.sweeps._sweep import resolve_task
 
 X = jax.random.normal(jax.random.key(1), (50, 3), jnp.float32)
 Y = X @ jnp.array([1.0, -2.0, 0.5], jnp.float32)

@@ -3,7 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxlr._src import data as D
+from jaxlr.engine import _data as D
 
 
 def test_each_epoch_is_a_permutation_and_partial_batch_is_dropped():

@@ -17,7 +17,7 @@ import optax
 import pytest
 
 import jaxlr
-from jaxlr._src.data import batch_indices, take
+from jaxlr.engine._data import batch_indices, take
 
 X = jax.random.normal(jax.random.key(1), (96, 4), jnp.float32)
 W_TRUE = jnp.array([1.0, -2.0, 0.5, 3.0], jnp.float32)
@@ -159,7 +159,7 @@ def test_chunked_equals_unchunked_and_seeds():
 def test_pregathered_batches_equal_per_update_gathers(monkeypatch):
     # Small data: all batches of a run are gathered before the scan; large data: one gather
     # per update. Same numbers either way, with validation blocks and a tail (23 = 4 x 5 + 3).
-    from jaxlr._src import finder
+    from jaxlr.finder import _finder as finder
 
     kw = dict(SMALL, num_steps=23, key=jax.random.key(3), valid_data=VALID, eval_every=5)
     assert finder._pregather(DATA, 2 * 23 * 16) and not finder._pregather(DATA, 2**30)
@@ -269,7 +269,7 @@ def test_range_test_validation_every_and_lag():
 
 
 def test_range_test_lag_estimate_on_a_known_delay():
-    from jaxlr._src.finder import estimate_lag
+    from jaxlr.finder._finder import estimate_lag
 
     raw = np.concatenate([np.full(40, 2.0), np.linspace(2.0, 0.2, 20), np.full(20, 0.2)])
     beta, ema, sm = 0.9, 0.0, []
@@ -412,7 +412,7 @@ def test_horizon_rule_slope_bounds_are_passed_and_checked():
 
 
 def test_auto_chunk_size_blocks_candidates_for_the_cache_on_cpu(monkeypatch):
-    from jaxlr._src import finder
+    from jaxlr.finder import _finder as finder
 
     kw = dict(SMALL, num_lrs=10, min_lr=1e-3, max_lr=0.3, num_seeds=2, key=jax.random.key(5))
     whole = jaxlr.parallel_lr_find(P0, loss_fn, DATA, chunk_size=None, **kw)
@@ -441,7 +441,7 @@ def test_auto_chunk_size_blocks_candidates_for_the_cache_on_cpu(monkeypatch):
 def test_range_test_runs_on_unfrozen_with_the_same_record(monkeypatch):
     # The range test does not freeze its lane after divergence (nothing after it is reported);
     # the record is the one a frozen lane gives.
-    from jaxlr._src import finder
+    from jaxlr.finder import _finder as finder
 
     kw = dict(min_lr=1e-3, max_lr=100.0, num_steps=40, batch_size=16, optimizer=optax.sgd,
               smoothing=0.5, key=jax.random.key(2), valid_data=VALID, eval_every=5)

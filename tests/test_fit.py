@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import jaxlr
-from jaxlr._src import data as data_lib
-from jaxlr._src import fit as fit_lib
+from jaxlr.engine import _data as data_lib
+from jaxlr.engine import _fit as fit_lib
 
 N, BS = 40, 8  # 5 batches per epoch
 
@@ -47,7 +47,7 @@ SGD_LINEAR = jaxlr.sgd(LINEAR)  # shared by the time-clock tests (same compiled 
 
 
 def _manual(opt, steps, data=None, key=KEY):
-    """Reference: a Python loop of the jitted step over jaxlr._src.data batches."""
+    """Reference: a Python loop of the jitted step over jaxlr.engine._data batches."""
     data = _data() if data is None else data
     state = jaxlr.TrainState.create(_params(), opt)
     step = jaxlr.make_train_step(loss_fn, opt)

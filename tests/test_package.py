@@ -2,6 +2,8 @@ import importlib
 import subprocess
 import sys
 
+import pytest
+
 import jaxlr
 
 
@@ -17,6 +19,14 @@ def test_import_does_not_pull_host_only_libraries():
 
 
 def test_public_modules_import():
-    for name in ("schedules", "optimizers", "controllers", "train", "finder", "sweeps", "tasks",
-                 "plotting"):
+    for name in ("schedules", "optim", "controllers", "engine", "population", "finder",
+                 "sweeps", "tasks", "plotting", "cli"):
         assert importlib.import_module(f"jaxlr.{name}") is not None
+
+
+def test_old_module_names_warn_and_name_the_replacement():
+    for old, new in (("train", "engine"), ("optimizers", "optim")):
+        sys.modules.pop(f"jaxlr.{old}", None)
+        with pytest.warns(DeprecationWarning, match=f"jaxlr.{new}"):
+            mod = importlib.import_module(f"jaxlr.{old}")
+        assert mod.__all__ == importlib.import_module(f"jaxlr.{new}").__all__

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxlr._src.parallel import population_map, tree_isfinite, tree_where
+from jaxlr.population._map import population_map, tree_isfinite, tree_where
 
 
 def _member(lr, x0):
@@ -54,7 +54,7 @@ def test_mismatched_population_is_a_clear_error():
 def test_sharded_equals_single_device_on_8_virtual_devices():
     code = textwrap.dedent("""
         import jax, jax.numpy as jnp, numpy as np
-        from jaxlr._src.parallel import population_map
+        from jaxlr.population._map import population_map
         assert len(jax.devices()) == 8, jax.devices()
         f = lambda lr, x: jax.lax.fori_loop(0, 10, lambda i, x: x - lr * x ** 3, x)
         lrs = jnp.linspace(0.01, 0.5, 13)

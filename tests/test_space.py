@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import jaxlr
-from jaxlr._src import space as space_lib
+from jaxlr.sweeps import _space as space_lib
 
 
 @settings(max_examples=15)

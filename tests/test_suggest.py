@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import jaxlr
-from jaxlr._src.suggest import (best_final, horizon_extrapolation, longest_decrease,
+from jaxlr.finder._suggest import (best_final, horizon_extrapolation, longest_decrease,
                                 suggest_lr)
 
 LRS = np.logspace(-5, 0, 26)

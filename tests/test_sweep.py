@@ -12,8 +12,8 @@ import optax
 import pytest
 
 import jaxlr
-from jaxlr._src.data import get_batch
-from jaxlr._src.sweep import build_schedule
+from jaxlr.engine._data import get_batch
+from jaxlr.sweeps._sweep import build_schedule
 
 X = jax.random.normal(jax.random.key(1), (64, 4), jnp.float32)
 Y = X @ jnp.arange(1.0, 5.0, dtype=jnp.float32) + 0.5

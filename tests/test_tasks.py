@@ -10,8 +10,8 @@ import optax
 import pytest
 
 from jaxlr import tasks
-from jaxlr._src.data import get_batch
-from jaxlr._src.tasks import _conv
+from jaxlr.engine._data import get_batch
+from jaxlr.tasks._builtin import _conv
 
 NAMES = ["diabetes", "digits-cnn", "digits-mlp", "teacher-student"]
 
@@ -36,7 +36,7 @@ def test_register_task_adds_a_factory():
     try:
         assert tasks.get_task("tiny-test-task").kind == "regression"
     finally:
-        from jaxlr._src import tasks as impl
+        from jaxlr.tasks import _builtin as impl
         impl._REGISTRY.pop("tiny-test-task")
 
 

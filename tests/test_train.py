@@ -74,7 +74,7 @@ def test_has_aux_dict_is_merged_into_metrics():
 
 def test_nonfinite_step_leaves_state_unchanged():
     opt = jaxlr.adam(0.1)
-    step = jax.jit(jaxlr.train.train_step_fn(loss_fn, opt))
+    step = jax.jit(jaxlr.engine.train_step_fn(loss_fn, opt))
     state = jaxlr.TrainState.create(_params(), opt)
     x, y = _data()
     new, m = step(state, (x, y.at[0].set(jnp.nan)))
@@ -84,7 +84,7 @@ def test_nonfinite_step_leaves_state_unchanged():
 
 def test_population_vmap_lanes_are_independent():
     opt = jaxlr.sgd(0.1, momentum=0.9)
-    step = jax.jit(jax.vmap(jaxlr.train.train_step_fn(loss_fn, opt)))
+    step = jax.jit(jax.vmap(jaxlr.engine.train_step_fn(loss_fn, opt)))
     lrs = jnp.array([0.01, 0.05, 1e30])  # the last lane diverges
     make = lambda lr: jaxlr.TrainState.create(  # noqa: E731
         _params(), opt).replace(opt_state=jaxlr.set_hyperparams(opt.init(_params()),
@@ -97,7 +97,7 @@ def test_population_vmap_lanes_are_independent():
     assert m["finite"].tolist() == [True, True, False]
     # lane 0 equals a single run
     single = make(0.01)
-    one = jax.jit(jaxlr.train.train_step_fn(loss_fn, opt))
+    one = jax.jit(jaxlr.engine.train_step_fn(loss_fn, opt))
     for _ in range(3):
         single, _ = one(single, batch)
     chex.assert_trees_all_close(jax.tree.map(lambda a: a[0], pop.params), single.params,
@@ -243,7 +243,7 @@ def test_bad_state_inputs():
 def test_early_stopped_lane_freezes_in_a_population():
     opt = jaxlr.sgd(0.1)
     es = jaxlr.early_stopping(patience=0)
-    step = jax.jit(jax.vmap(jaxlr.train.train_step_fn(loss_fn, opt), in_axes=(0, None)))
+    step = jax.jit(jax.vmap(jaxlr.engine.train_step_fn(loss_fn, opt), in_axes=(0, None)))
     one = jaxlr.TrainState.create(_params(), opt, early_stopping=es)
     pop = jax.tree.map(lambda a: jnp.stack([a, a]), one)
     # lane 1 has triggered: its state must not move; lane 0 trains as a single run would

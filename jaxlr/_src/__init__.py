@@ -1,1 +1,0 @@
-"""Private implementation of jaxlr. Import from the public modules instead."""

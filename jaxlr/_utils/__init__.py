@@ -1,0 +1,1 @@
+"""The shared foundation below every layer: argument validation and tree helpers (private)."""

@@ -1,0 +1,80 @@
+"""Plotting functions for schedules (matplotlib imported lazily inside each function)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Sequence
+
+from jaxlr._utils import _validation as validation
+
+__all__ = ["plot_schedule"]
+
+
+def _pyplot():
+    import matplotlib
+
+    headless = not os.environ.get("DISPLAY") and not os.environ.get("MPLBACKEND")
+    if headless and "inline" not in matplotlib.get_backend().lower():
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_schedule(schedules: Any, total_steps: int, *, ax: Any = None,
+                  labels: Sequence[str] | None = None, log_scale: bool = False) -> Any:
+    """Draws one schedule, or several on the same axes for comparison.
+
+    Args:
+      schedules: a schedule (or callable ``step -> value``) or a list of them.
+      total_steps: number of steps to draw (``0 .. total_steps - 1``).
+      ax: matplotlib ``Axes`` to draw on; a new figure is created when ``None``.
+      labels: one legend label per schedule (default: each schedule's ``repr``, shortened).
+      log_scale: logarithmic y axis.
+
+    Returns:
+      The matplotlib ``Axes``.
+
+    Examples:
+      >>> import jaxlr
+      >>> from jaxlr.plotting import plot_schedule
+      >>> ax = plot_schedule([jaxlr.cosine_decay(1.0, 50), jaxlr.linear(1.0, 0.0, 50)], 60)
+      >>> len(ax.get_lines())
+      2
+    """
+    import jax.numpy as jnp
+    import numpy as np
+
+    from jaxlr.schedules._config import _evaluate
+    from jaxlr.schedules._base import as_schedule
+
+    if isinstance(schedules, (list, tuple)):
+        items = list(schedules)
+    else:
+        items = [schedules]
+    if not items:
+        validation.fail("plot_schedule", "`schedules` is empty; pass a schedule or a list.")
+    items = [as_schedule("plot_schedule", f"schedules[{i}]", s) for i, s in enumerate(items)]
+    validation.check_steps("plot_schedule", minimum=1, total_steps=total_steps)
+    if labels is not None and len(labels) != len(items):
+        validation.fail("plot_schedule", f"`labels` must have one entry per schedule "
+                                          f"({len(items)}); got labels={labels!r}.")
+    if ax is None:
+        plt = _pyplot()
+        _, ax = plt.subplots(figsize=(6, 3.5))
+    steps = jnp.arange(int(total_steps), dtype=jnp.int32)
+    for i, s in enumerate(items):
+        values = np.asarray(_evaluate(s, steps))
+        if labels is not None:
+            label = labels[i]
+        else:
+            label = repr(s)
+            label = label if len(label) <= 60 else label[:57] + "..."
+        ax.plot(np.asarray(steps), values, label=label)
+    ax.set_xlabel("step")
+    ax.set_ylabel("learning rate")
+    if log_scale:
+        ax.set_yscale("log")
+    ax.legend(fontsize="small")
+    ax.grid(True, alpha=0.3)
+    return ax
