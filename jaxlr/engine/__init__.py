@@ -3,7 +3,7 @@
 from jaxlr.engine._checkpoint import latest_checkpoint_step as latest_checkpoint_step
 from jaxlr.engine._checkpoint import restore_checkpoint as restore_checkpoint
 from jaxlr.engine._checkpoint import save_checkpoint as save_checkpoint
-from jaxlr.engine._fit import History as History
+from jaxlr.engine._history import History as History
 from jaxlr.engine._fit import fit as fit
 from jaxlr.engine._step import TrainState as TrainState
 from jaxlr.engine._step import eval_step_fn as eval_step_fn

@@ -1,9 +1,9 @@
 """Public namespace: jaxlr.finder (learning-rate range test, parallel finder, suggestions)."""
 
-from jaxlr.finder._finder import FinderResult as FinderResult
+from jaxlr.finder._result import FinderResult as FinderResult
 from jaxlr.finder._finder import lr_find as lr_find
 from jaxlr.finder._finder import parallel_lr_find as parallel_lr_find
-from jaxlr.finder._finder import suggest_range as suggest_range
+from jaxlr.finder._result import suggest_range as suggest_range
 from jaxlr.finder._suggest import Suggestion as Suggestion
 from jaxlr.finder._suggest import suggest_lr as suggest_lr
 

@@ -23,7 +23,7 @@ from jaxlr.sweeps._space import loguniform as loguniform
 from jaxlr.sweeps._space import sample as sample_space
 from jaxlr.sweeps._space import space_from_config as space_from_config
 from jaxlr.sweeps._space import uniform as uniform
-from jaxlr.sweeps._sweep import SweepResult as SweepResult
+from jaxlr.sweeps._result import SweepResult as SweepResult
 from jaxlr.sweeps._sweep import sweep as sweep
 from jaxlr.sweeps._sweep import sweep_from_config as sweep_from_config
 from jaxlr.sweeps._sweep import sweep_task as sweep_task
