@@ -15,13 +15,23 @@ from jaxlr import finder as finder
 from jaxlr import optim as optim
 from jaxlr import schedules as schedules
 from jaxlr import sweeps as sweeps
+from jaxlr import tasks as tasks
 from jaxlr import engine as engine
 from jaxlr.controllers import *  # noqa: F401,F403
 from jaxlr.finder import *  # noqa: F401,F403
 from jaxlr.optim import *  # noqa: F401,F403
 from jaxlr.schedules import *  # noqa: F401,F403
 from jaxlr.sweeps import *  # noqa: F401,F403
-from jaxlr.engine import *  # noqa: F401,F403
+from jaxlr.engine import History as History
+from jaxlr.engine import Task as Task
+from jaxlr.engine import TrainState as TrainState
+from jaxlr.engine import Variables as Variables
+from jaxlr.engine import fit as fit
+from jaxlr.engine import latest_checkpoint_step as latest_checkpoint_step
+from jaxlr.engine import make_eval_step as make_eval_step
+from jaxlr.engine import make_train_step as make_train_step
+from jaxlr.engine import restore_checkpoint as restore_checkpoint
+from jaxlr.engine import save_checkpoint as save_checkpoint
 
 try:
     __version__ = _version("jaxlr")
@@ -31,7 +41,7 @@ except _PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 def __getattr__(name: str):
     # Host-only edges are imported lazily so `import jaxlr` never pulls matplotlib or a CLI library.
-    if name in ("plotting", "tasks", "cli"):
+    if name in ("plotting", "cli"):
         import importlib
 
         return importlib.import_module(f"jaxlr.{name}")

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import jaxlr
 from jaxlr.engine._data import take
-from jaxlr.sweeps._sweep import resolve_task
+from jaxlr.sweeps._trial import resolve_task
 
 X = jax.random.normal(jax.random.key(1), (50, 3), jnp.float32)
 Y = X @ jnp.array([1.0, -2.0, 0.5], jnp.float32)
@@ -58,7 +58,7 @@ def test_cv_folds_equal_training_on_each_fold_alone(cv_result):
     assert r.diverged.tolist() == [False, False, True]
     spec = resolve_task("t", TASK, optimizer="sgd", steps=8, batch_size=4)
     folds = jaxlr.kfold(40, 4, key=jax.random.fold_in(jax.random.key(0), 2))
-    alone = jax.jit(lambda hp, tr, va: spec.train_fn(hp, jax.random.key(0), train_idx=tr,
+    alone = jax.jit(lambda hp, tr, va: spec.train_fn(hp, jax.random.key(0), index=tr,
                                                      eval_data=take(spec.train, va)))
     for f in range(4):
         out = alone({"learning_rate": jnp.float32(0.1)}, folds.train_idx[f], folds.valid_idx[f])

@@ -3,6 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import jaxlr
 from jaxlr.engine import _data as D
 
 
@@ -25,8 +26,8 @@ def test_batch_indices_jit_equals_eager():
 
 def test_check_dataset_errors():
     with pytest.raises(ValueError, match="batch_size=11"):
-        D.check_dataset("fit", (np.zeros((10, 2)), np.zeros(10)), 11)
+        jaxlr.engine.check_dataset("fit", (np.zeros((10, 2)), np.zeros(10)), 11)
     with pytest.raises(ValueError, match="leading"):
-        D.check_dataset("fit", (np.zeros((10, 2)), np.zeros(9)), 2)
+        jaxlr.engine.check_dataset("fit", (np.zeros((10, 2)), np.zeros(9)), 2)
     with pytest.raises(TypeError, match="batch_size=2.0"):
-        D.check_dataset("fit", (np.zeros((10, 2)),), 2.0)
+        jaxlr.engine.check_dataset("fit", (np.zeros((10, 2)),), 2.0)

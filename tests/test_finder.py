@@ -32,15 +32,14 @@ def loss_fn(p, batch):
     return jnp.mean((x @ p["w"] + p["b"] - y) ** 2)
 
 
-SMALL = dict(num_steps=20, batch_size=16, optimizer=optax.sgd, smoothing=0.5)
+SMALL = dict(num_steps=20, batch_size=16, optimizer=optax.sgd, smoothing=0.5, key=0)
 # most tests share this configuration (and so one compiled program per number of candidates)
 KW = dict(SMALL, key=jax.random.key(0), valid_data=VALID, eval_every=5)
 
 
 def _manual_run(lr, steps, key, beta=0.5, opt=optax.sgd):
     """A plain training loop with the batches the finder uses (seed 0)."""
-    _, k_data = jax.random.split(key)
-    seed_key = jax.random.fold_in(k_data, 0)
+    seed_key = jax.random.fold_in(key, 0)       # seed 0's key: its data order
     tx = opt(lr)
     p, s = P0, tx.init(P0)
     losses, smoothed, ema = [], [], 0.0
@@ -81,10 +80,12 @@ def test_diverged_lane_is_masked_and_never_changes_the_others():
     assert np.isnan(bad.final_losses[2, 0])
     for field in ("losses", "smoothed", "final_losses", "valid_losses", "valid_curve"):
         np.testing.assert_array_equal(getattr(bad, field)[:2], getattr(good, field)[:2])
-    # ... and bit-identical to the healthy lane run alone
+    # ... and equal to the healthy lane run alone (a one-lane population runs without vmap:
+    # XLA's CPU kernels for other batch widths round differently, hence the tolerance)
     alone = jaxlr.parallel_lr_find(P0, loss_fn, DATA, lrs=[0.05], **kw)
     for field in ("losses", "smoothed", "final_losses", "valid_losses", "valid_curve"):
-        np.testing.assert_array_equal(getattr(alone, field)[0], getattr(bad, field)[1])
+        np.testing.assert_allclose(getattr(alone, field)[0], getattr(bad, field)[1],
+                                   rtol=1e-5, atol=1e-6)
 
 
 def test_rerun_with_other_values_does_not_retrace():
@@ -108,16 +109,16 @@ def test_rerun_with_other_values_does_not_retrace():
     n = len(traces)
     assert n >= 1
     jaxlr.parallel_lr_find(P0, counted, DATA, min_lr=1e-2, max_lr=3.0,
-                           schedule=Decay(jnp.float32(0.5)), key=jax.random.key(7), **kw)
+                           schedule=Decay(jnp.float32(0.5)), **dict(kw, key=7))
     jaxlr.parallel_lr_find(P0, counted, DATA, lrs=[0.1, 0.2, 0.3, 0.4],
                            schedule=Decay(jnp.float32(0.0)), **kw)
     assert len(traces) == n
     # the range test too: other bounds, same program
     jaxlr.lr_find(P0, counted, DATA, min_lr=1e-4, max_lr=1.0, num_steps=20, batch_size=16,
-                  optimizer=optax.sgd, smoothing=0.5)
+                  optimizer=optax.sgd, smoothing=0.5, key=0)
     m = len(traces)
     jaxlr.lr_find(P0, counted, DATA, min_lr=1e-3, max_lr=3.0, num_steps=20, batch_size=16,
-                  optimizer=optax.sgd, smoothing=0.8)
+                  optimizer=optax.sgd, smoothing=0.8, key=1)
     assert len(traces) == m
 
 
@@ -159,13 +160,13 @@ def test_chunked_equals_unchunked_and_seeds():
 def test_pregathered_batches_equal_per_update_gathers(monkeypatch):
     # Small data: all batches of a run are gathered before the scan; large data: one gather
     # per update. Same numbers either way, with validation blocks and a tail (23 = 4 x 5 + 3).
-    from jaxlr.finder import _finder as finder
+    from jaxlr.engine import _run
 
     kw = dict(SMALL, num_steps=23, key=jax.random.key(3), valid_data=VALID, eval_every=5)
-    assert finder._pregather(DATA, 2 * 23 * 16) and not finder._pregather(DATA, 2**30)
+    assert _run.should_pregather(DATA, 23, 16, 2) and not _run.should_pregather(DATA, 2**30, 16)
     runs = {}
-    for cap in (finder._PREGATHER_BYTES, 0):
-        monkeypatch.setattr(finder, "_PREGATHER_BYTES", cap)
+    for cap in (_run.PREGATHER_BYTES, 0):
+        monkeypatch.setattr(_run, "PREGATHER_BYTES", cap)
         runs[cap] = (jaxlr.parallel_lr_find(P0, loss_fn, DATA, num_lrs=3, num_seeds=2, **kw),
                      jaxlr.lr_find(P0, loss_fn, DATA, **kw))
     (pa, ra), (pb, rb) = runs.values()
@@ -181,7 +182,7 @@ def test_task_input_per_seed_init_and_result_export(tmp_path):
     task = get_task("digits-mlp", hidden=16)
     r = jaxlr.parallel_lr_find(task, num_lrs=6, min_lr=1e-3, max_lr=10.0, num_steps=30,
                                num_seeds=2, per_seed_init=True, smoothing=0.8,
-                               target_steps=300)
+                               target_steps=300, key=0)
     # target_steps: eval_every defaults to num_steps // 10, the default rule is `horizon`
     assert r.valid_curve.shape == (6, 2, 10) and r.valid_steps.tolist() == list(range(3, 31, 3))
     assert r.target_steps == 300 and r.default_rule == "horizon"
@@ -233,18 +234,19 @@ def test_range_test_ramp_divergence_and_plain_loop():
     assert bool(r.diverged) and 0 < int(r.diverged_step) < 39
     k = int(r.diverged_step)
     assert np.isnan(r.losses[k + 1:]).all() and np.isfinite(r.losses[:k + 1]).all()
-    # before divergence it is a plain loop with the same rates
-    _, k_data = jax.random.split(key)
+    # before divergence it is a plain loop with the same rates (data order: the key itself,
+    # as in jaxlr.fit(key=key))
     p, losses = P0, []
     for i in range(k):
-        batch = take(DATA, batch_indices(k_data, i, 96, 16))
+        batch = take(DATA, batch_indices(key, i, 96, 16))
         loss, g = jax.value_and_grad(loss_fn)(p, batch)
         p = jax.tree_util.tree_map(lambda a, b: a - r.lrs[i].astype(np.float32) * b, p, g)
         losses.append(float(loss))
     np.testing.assert_allclose(r.losses[:k], losses, rtol=1e-4)
     lin = jaxlr.lr_find(P0, loss_fn, DATA, min_lr=1e-3, max_lr=1.0, num_steps=11,
-                        step_mode="linear", batch_size=16, smoothing=0.0)
-    np.testing.assert_allclose(lin.lrs, np.linspace(1e-3, 1.0, 11), rtol=1e-5)
+                        step_mode="linear", batch_size=16, smoothing=0.0, key=0)
+    # jaxlr.linear (optax's formula, end + (init - end) * remaining): 1.3e-5 off at the start
+    np.testing.assert_allclose(lin.lrs, np.linspace(1e-3, 1.0, 11), rtol=3e-5)
     np.testing.assert_array_equal(lin.losses, lin.smoothed)   # smoothing=0: none
     assert r.method == "range_test" and r.default_rule == "steepest"
     assert 1e-3 <= r.suggestion <= 100.0
@@ -254,7 +256,7 @@ def test_range_test_ramp_divergence_and_plain_loop():
 def test_range_test_validation_every_and_lag():
     r = jaxlr.lr_find(P0, loss_fn, DATA, valid_data=VALID, eval_every=5, min_lr=1e-4,
                       max_lr=1.0, num_steps=40, batch_size=16, optimizer=optax.sgd,
-                      smoothing=0.9)
+                      smoothing=0.9, key=1)
     assert r.valid_losses.shape == (8,) and r.valid_steps.tolist() == list(range(5, 41, 5))
     assert np.isfinite(r.valid_losses).all() and r.valid_losses[-1] < r.valid_losses[0]
     x, y = r.curve(on="valid")
@@ -312,7 +314,7 @@ def test_flax_nnx_and_linen_models():
 
 def test_jaxlr_optimizer_factories():
     r = jaxlr.parallel_lr_find(P0, loss_fn, DATA, lrs=[0.01, 0.05], num_steps=10,
-                               batch_size=16, smoothing=0.5,
+                               batch_size=16, smoothing=0.5, key=0,
                                optimizer=functools.partial(jaxlr.momentum, momentum=0.9))
     assert np.isfinite(r.losses).all() and "momentum" in r.optimizer
 
@@ -337,7 +339,7 @@ def test_jaxlr_optimizer_factories():
     (dict(target_steps=1.5), TypeError, "target_steps=1.5"),
 ])
 def test_parallel_bad_input(kwargs, error, match):
-    kw = dict(num_steps=20, batch_size=16, smoothing=0.5, num_lrs=3)
+    kw = dict(num_steps=20, batch_size=16, smoothing=0.5, num_lrs=3, key=0)
     kw.update(kwargs)
     with pytest.raises(error, match=re.escape(match)) as e:
         jaxlr.parallel_lr_find(P0, loss_fn, DATA, **kw)
@@ -350,7 +352,7 @@ def test_parallel_bad_input(kwargs, error, match):
     (dict(step_mode="cosine"), "step_mode='cosine'"),
 ])
 def test_range_test_bad_input(kwargs, match):
-    kw = dict(num_steps=20, batch_size=16, smoothing=0.5)
+    kw = dict(num_steps=20, batch_size=16, smoothing=0.5, key=0)
     kw.update(kwargs)
     with pytest.raises(ValueError, match=re.escape(match)):
         jaxlr.lr_find(P0, loss_fn, DATA, **kw)
@@ -373,7 +375,7 @@ def test_sharded_on_8_virtual_devices_equals_one_device():
         x = jax.random.normal(jax.random.key(1), (64, 3)); y = x @ jnp.array([1.0, -1.0, 2.0])
         loss = lambda w, b: jnp.mean((b[0] @ w - b[1]) ** 2)
         kw = dict(num_lrs=11, min_lr=1e-3, max_lr=50.0, num_steps=15, batch_size=8,
-                  optimizer=optax.sgd, smoothing=0.5, num_seeds=2, valid_data=(x, y))
+                  optimizer=optax.sgd, smoothing=0.5, num_seeds=2, valid_data=(x, y), key=0)
         a = jaxlr.parallel_lr_find(jnp.zeros(3), loss, (x, y), **kw)      # 2 per device
         b = jaxlr.parallel_lr_find(jnp.zeros(3), loss, (x, y), devices="none", chunk_size=2,
                                    **kw)
@@ -412,44 +414,31 @@ def test_horizon_rule_slope_bounds_are_passed_and_checked():
 
 
 def test_auto_chunk_size_blocks_candidates_for_the_cache_on_cpu(monkeypatch):
-    from jaxlr.finder import _finder as finder
+    from jaxlr.finder import _lanes
+    from jaxlr.population import _map
 
     kw = dict(SMALL, num_lrs=10, min_lr=1e-3, max_lr=0.3, num_seeds=2, key=jax.random.key(5))
     whole = jaxlr.parallel_lr_find(P0, loss_fn, DATA, chunk_size=None, **kw)
     # 5 parameters, SGD (no state): 2 seeds x (params + grads) = 80 bytes per candidate
-    prob = finder._resolve("t", P0, loss_fn, DATA, None, 16)
-    devs = [jax.devices()[0]]
-    assert finder._auto_chunk(prob, optax.sgd, None, 2, 10, devs) is None   # fits: no chunks
-    monkeypatch.setattr(finder, "CPU_CHUNK_BYTES", 4 * 80)
-    assert finder._auto_chunk(prob, optax.sgd, None, 2, 10, devs) == 4      # 3 equal chunks
+    prob = jaxlr.engine.as_problem("t", P0, loss_fn, DATA, batch_size=16)
+    sh = _lanes.Shared(jax.random.key(0), [], [], prob.params, None, prob.train, None, None,
+                       None, None)
+    sgd = jaxlr.engine.rate_optimizer("t", optax.sgd)[0]
+    adam = jaxlr.engine.rate_optimizer("t", optax.adam)[0]
+    assert _lanes.auto_chunk(prob.model, sgd, sh, 2, 10, None) is None   # fits: no chunks
+    monkeypatch.setattr(_lanes, "CPU_CHUNK_BYTES", 4 * 80)
+    assert _lanes.auto_chunk(prob.model, sgd, sh, 2, 10, None) == 4      # 3 equal chunks
     # Adam adds m, v (20 bytes each) and an int32 count per seed: 168 bytes per candidate
-    monkeypatch.setattr(finder, "CPU_CHUNK_BYTES", 2 * 168)
-    assert finder._auto_chunk(prob, optax.adam, None, 2, 10, devs) == 2
-    monkeypatch.setattr(finder, "CPU_CHUNK_BYTES", 4 * 80)
-    assert finder._auto_chunk(prob, optax.sgd, None, 2, 10, jax.devices() * 2) is None
-    calls = []
-    real_map = jax.lax.map
-    monkeypatch.setattr(jax.lax, "map", lambda f, xs, **k: calls.append(k) or real_map(f, xs, **k))
+    monkeypatch.setattr(_lanes, "CPU_CHUNK_BYTES", 2 * 168)
+    assert _lanes.auto_chunk(prob.model, adam, sh, 2, 10, None) == 2
+    monkeypatch.setattr(_lanes, "CPU_CHUNK_BYTES", 4 * 80)
+    layouts = []
+    real = _map.layout
+    monkeypatch.setattr(jaxlr.population, "layout",
+                        lambda *a, **k: layouts.append(real(*a, **k)) or layouts[-1])
     auto = jaxlr.parallel_lr_find(P0, loss_fn, DATA, **kw)        # chunk_size="auto"
-    assert calls and calls[0]["batch_size"] == 4
+    assert layouts and layouts[0].chunk == 4 and layouts[0].padded == 12
     np.testing.assert_allclose(auto.losses, whole.losses, rtol=1e-5)
     np.testing.assert_array_equal(auto.diverged, whole.diverged)
     with pytest.raises(ValueError, match="chunk_size"):
         jaxlr.parallel_lr_find(P0, loss_fn, DATA, chunk_size="big", **kw)
-
-
-def test_range_test_runs_on_unfrozen_with_the_same_record(monkeypatch):
-    # The range test does not freeze its lane after divergence (nothing after it is reported);
-    # the record is the one a frozen lane gives.
-    from jaxlr.finder import _finder as finder
-
-    kw = dict(min_lr=1e-3, max_lr=100.0, num_steps=40, batch_size=16, optimizer=optax.sgd,
-              smoothing=0.5, key=jax.random.key(2), valid_data=VALID, eval_every=5)
-    free = jaxlr.lr_find(P0, loss_fn, DATA, **kw)
-    assert free.diverged and 0 < free.diverged_step < 39
-    real = finder._range_jit
-    monkeypatch.setattr(finder, "_range_jit", lambda static, *a: real(
-        dataclasses.replace(static, freeze=True), *a))
-    frozen = jaxlr.lr_find(P0, loss_fn, DATA, **kw)
-    for field in ("losses", "smoothed", "valid_losses", "diverged_step", "lrs"):
-        np.testing.assert_array_equal(getattr(free, field), getattr(frozen, field))

@@ -80,7 +80,7 @@ def test_fit_does_not_consume_inputs_and_compiles_once_for_new_values():
     state = jaxlr.TrainState.create(_params(), opt, key=KEY)
     jaxlr.fit(loss_fn, opt, state, _data(), steps=7, batch_size=BS, chunk_size=4,
               progress=False)
-    before = fit_lib._array_chunk._cache_size()
+    before = fit_lib._chunk_jit._cache_size()
     for peak in (0.01, 0.2):
         sched = jaxlr.cosine_decay(peak, 30)
         s2 = state.replace(opt_state=jaxlr.set_hyperparams(state.opt_state,
@@ -88,7 +88,7 @@ def test_fit_does_not_consume_inputs_and_compiles_once_for_new_values():
         out, h = jaxlr.fit(loss_fn, opt, s2, _data(), steps=9, batch_size=BS, chunk_size=4,
                            progress=False)
         np.testing.assert_allclose(h.train["lr"], sched(jnp.arange(9)), rtol=1e-6)
-    assert fit_lib._array_chunk._cache_size() == before  # state still usable, no new program
+    assert fit_lib._chunk_jit._cache_size() == before  # state still usable, no new program
     assert float(state.params["w"][0, 0]) == 0.0
 
 
@@ -110,7 +110,7 @@ def test_stream_of_batches_with_prefetch():
 @pytest.mark.parametrize("stream", [False, True], ids=["arrays", "stream"])
 def test_nonfinite_stops_with_last_finite_state(stream):
     x, y = _data()
-    y = y.at[:].set(jnp.where(jnp.arange(N)[:, None] == 0, jnp.nan, y))  # one bad example
+    y = y.at[0].set(1e30)  # finite data, but the squared error of example 0 overflows
     opt = SGD
     # the step that first sees example 0
     order = [np.asarray(data_lib.batch_indices(KEY, jnp.int32(t), N, BS)) for t in range(10)]
@@ -125,6 +125,16 @@ def test_nonfinite_stops_with_last_finite_state(stream):
     ref, _ = _manual(opt, bad, data=(x, y))
     chex.assert_trees_all_close(st.params, ref.params, rtol=1e-6)
     assert len(h.train["loss"]) == bad and np.isfinite(h.train["loss"]).all()
+
+
+@pytest.mark.parametrize("where", ["data", "valid_data"])
+def test_nonfinite_data_is_an_error_before_training(where):
+    x, y = _data()
+    bad = (x, y.at[3, 0].set(jnp.nan))
+    kw = {"data": bad} if where == "data" else {"data": (x, y), "valid_data": bad}
+    with pytest.raises(ValueError, match=re.escape(f"`{where}` contains 1 non-finite")):
+        jaxlr.fit(loss_fn, SGD, _params(), steps=3, batch_size=BS, key=KEY, progress=False,
+                  **kw)
 
 
 def test_evaluation_history_writer_and_plot(tmp_path):

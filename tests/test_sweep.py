@@ -13,7 +13,7 @@ import pytest
 
 import jaxlr
 from jaxlr.engine._data import get_batch
-from jaxlr.sweeps._sweep import build_schedule
+from jaxlr.sweeps._trial import build_schedule
 
 X = jax.random.normal(jax.random.key(1), (64, 4), jnp.float32)
 Y = X @ jnp.arange(1.0, 5.0, dtype=jnp.float32) + 0.5
@@ -33,8 +33,12 @@ STEPS, BS = 12, 8
 
 
 def plain_loop(lr, key, steps=STEPS, wd=None):
-    """Reference: one configuration trained alone with optax in a Python loop (no jaxlr)."""
-    k_init, k_data = jax.random.split(key)
+    """Reference: one configuration trained alone with optax in a Python loop (no jaxlr).
+
+    A trial with key K initialises from fold_in(K, 0) and draws its batches from K, exactly
+    as jaxlr.fit(..., key=K) does.
+    """
+    k_init, k_data = jax.random.fold_in(key, 0), key
     p = init(k_init)
     opt = optax.sgd(lr)
     if wd is not None:
@@ -259,17 +263,25 @@ def test_sharded_equals_single_device_on_8_virtual_devices():
         task = (init, loss, (x[:32], y[:32]), (x[32:], y[32:]))
         sp = {"learning_rate": jaxlr.loguniform(1e-3, 1e1)}
         kw = dict(space=sp, key=jax.random.key(0), steps=6, batch_size=4, num_trials=13)
-        a = jaxlr.sweep_task(task, **kw)
-        b = jaxlr.sweep_task(task, devices="none", **kw)
+        a = jaxlr.sweep_task(task, **kw)                       # 13 trials -> 8 devices x 2
+        b = jaxlr.sweep_task(task, devices="none", chunk_size=2, **kw)    # 7 chunks of 2
+        c = jaxlr.sweep_task(task, devices="none", **kw)                  # one 13-wide block
+        # the same block width: bit-identical
         np.testing.assert_array_equal(a.diverged, b.diverged)
-        np.testing.assert_allclose(a.metrics["valid_loss"], b.metrics["valid_loss"], rtol=1e-6)
+        np.testing.assert_array_equal(a.metrics["valid_loss"], b.metrics["valid_loss"])
+        # another width: XLA's CPU kernels round differently (float32 rounding, amplified by
+        # the run): equal to a documented tolerance
+        np.testing.assert_array_equal(a.diverged, c.diverged)
+        ok = ~a.diverged
+        np.testing.assert_allclose(a.metrics["valid_loss"][ok], c.metrics["valid_loss"][ok],
+                                   rtol=1e-4)
         r = jaxlr.sweep_task(task, space={"learning_rate": jaxlr.loguniform(1e-3, 1e-1)},
                              key=jax.random.key(0), steps=8, batch_size=4, num_trials=8,
                              strategy="pbt", options={"interval": 2})
         r1 = jaxlr.sweep_task(task, space={"learning_rate": jaxlr.loguniform(1e-3, 1e-1)},
                               key=jax.random.key(0), steps=8, batch_size=4, num_trials=8,
                               strategy="pbt", options={"interval": 2}, devices="none")
-        np.testing.assert_allclose(r.metrics["valid_loss"], r1.metrics["valid_loss"], rtol=1e-5)
+        np.testing.assert_allclose(r.metrics["valid_loss"], r1.metrics["valid_loss"], rtol=1e-4)
         print("OK")
     """)
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8",

@@ -36,7 +36,7 @@ def test_register_task_adds_a_factory():
     try:
         assert tasks.get_task("tiny-test-task").kind == "regression"
     finally:
-        from jaxlr.tasks import _builtin as impl
+        from jaxlr.engine import _tasks as impl
         impl._REGISTRY.pop("tiny-test-task")
 
 

@@ -218,7 +218,7 @@ def test_flax_nnx_split_merge():
 
 @pytest.mark.parametrize("make,err,text", [
     (lambda: jaxlr.make_train_step(lambda p, b: p["w"] * 2.0, jaxlr.sgd(0.1)), ValueError,
-     "scalar loss; got an array of shape (3, 1)"),
+     "must return a scalar; got an array of shape (3, 1)"),
     (lambda: jaxlr.make_train_step(lambda p, b: (loss_fn(p, b), 1.0), jaxlr.sgd(0.1)),
      TypeError, "has_aux=True"),
     (lambda: jaxlr.make_train_step(loss_fn, "adam"), TypeError, "optimizer='adam'"),

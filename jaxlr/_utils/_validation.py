@@ -29,6 +29,21 @@ def concrete(x: Any) -> np.ndarray | None:
         return None
 
 
+#: Longest echo of a user value inside an error message (characters).
+MAX_ECHO = 200
+
+
+def shorten(value: Any, limit: int = MAX_ECHO) -> str:
+    """``repr(value)`` cut to ``limit`` characters (with the original length), for messages."""
+    try:
+        text = value if isinstance(value, str) and limit < 0 else repr(value)
+    except Exception:  # noqa: BLE001 - a broken __repr__ must not hide the real error
+        text = f"<{type(value).__name__}>"
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text)} characters)"
+
+
 def fail(fn: str, message: str, *, hint: str | None = None, error: type = ValueError):
     """Raises ``error`` with the house format ``fn: message. hint``."""
     text = f"{fn}: {message}"

@@ -58,8 +58,12 @@ __all__ = [
     "PlateauState",
     "EarlyStoppingHParams",
     "EarlyStoppingState",
+    "DivergenceHParams",
+    "DivergenceState",
     "reduce_on_plateau",
     "early_stopping",
+    "divergence",
+    "divergence_update",
     "plateau_transform",
     "simulate",
 ]
@@ -86,6 +90,11 @@ class Controller:
     mode: str
     restore_best: bool
     kind: str
+
+    def __jaxlr_value_key__(self) -> Any:
+        # The values live in the state (built by ``init`` on the host); a compiled program only
+        # sees ``update`` and the static settings, identical for every value.
+        return (self.update, self.mode, self.restore_best, self.kind)
 
 
 class PlateauHParams(NamedTuple):
@@ -132,6 +141,25 @@ class EarlyStoppingState(NamedTuple):
     num_bad: jax.Array    # int32; evaluations since the last (baseline-beating) improvement
     count: jax.Array      # int32; evaluations seen (frozen once stopped)
     hparams: EarlyStoppingHParams
+
+
+class DivergenceHParams(NamedTuple):
+    """Hyperparameters of :func:`divergence`, stored in its state (all shape ``()``)."""
+
+    smoothing: jax.Array   # float32 in [0, 1); EMA coefficient beta of the smoothed loss
+    threshold: jax.Array   # float32 > 1 (inf: only non-finite losses count)
+
+
+class DivergenceState(NamedTuple):
+    """State of :func:`divergence` (all fields shape ``()``)."""
+
+    ema: jax.Array            # float32; biased EMA of the loss
+    best: jax.Array           # float32; lowest smoothed loss so far (+inf before any)
+    smoothed: jax.Array       # float32; the last debiased smoothed loss (NaN once diverged)
+    count: jax.Array          # int32; losses seen (the update index of the next one)
+    diverged: jax.Array       # bool; sticky
+    diverged_step: jax.Array  # int32; update index at which it diverged (-1: not)
+    hparams: DivergenceHParams
 
 
 def _inc(x: jax.Array) -> jax.Array:
@@ -486,6 +514,88 @@ def early_stopping(
 
     return Controller(init=init, update=_EARLY_STOPPING_UPDATES[mode], mode=mode,
                       restore_best=bool(restore_best), kind="early_stopping")
+
+
+# ----------------------------------------------------------------------------------------------
+# Divergence
+# ----------------------------------------------------------------------------------------------
+
+
+def divergence_update(state: DivergenceState, loss: ArrayLike) -> DivergenceState:
+    """The update of every :func:`divergence` controller (one static function)."""
+    hp = state.hparams
+    loss = _f32(loss)
+    beta = hp.smoothing
+    k = state.count
+    ema = beta * state.ema + (1.0 - beta) * loss
+    smooth = ema / (1.0 - jnp.power(beta, (k + 1).astype(jnp.float32)))
+    best = jnp.where(k == 0, smooth, jnp.minimum(state.best, smooth))
+    bad = ~jnp.isfinite(loss) | ~jnp.isfinite(smooth) | (
+        smooth - best > (hp.threshold - 1.0) * jnp.abs(best))
+    was = state.diverged
+    stop = was | bad
+    return DivergenceState(
+        ema=jnp.where(stop, state.ema, ema),
+        best=jnp.where(stop, state.best, best),
+        smoothed=jnp.where(was, jnp.float32(jnp.nan), smooth),
+        count=_inc(k),
+        diverged=stop,
+        diverged_step=jnp.where(bad & ~was, k, state.diverged_step),
+        hparams=hp,
+    )
+
+
+def divergence(*, threshold: ArrayLike = 4.0, smoothing: ArrayLike = 0.9) -> Controller:
+    """Flags a run as diverged when its smoothed loss rises well above its best (per update).
+
+    At update ``k`` the loss is smoothed by a debiased exponential moving average
+    (``ema_k = beta ema_{k-1} + (1 - beta) loss_k``, ``smoothed_k = ema_k / (1 - beta^(k+1))``);
+    the run diverges when a loss is not finite or ``smoothed_k > best + (threshold - 1) |best|``
+    (``best`` the lowest smoothed loss so far). For positive losses that is fastai's and
+    torch-lr-finder's ``smoothed > threshold * best``; the ``|best|`` form keeps its meaning for
+    negative losses. ``diverged`` is sticky; the engine freezes a diverged run (its parameters
+    and optimizer state stop changing) and reports ``diverged_step``.
+
+    The finders use it for every candidate; ``fit(divergence=...)`` stops a run the same way.
+    ``threshold=float("inf")`` flags only non-finite losses.
+
+    Args:
+      threshold: > 1 (fastai 4, torch-lr-finder 5); may be traced.
+      smoothing: the EMA coefficient ``beta`` in [0, 1) (0: no smoothing); may be traced.
+
+    Returns:
+      A :class:`Controller` (``kind="divergence"``) whose ``update(state, loss)`` is called once
+      per update with the batch loss.
+
+    Examples:
+      >>> import jax.numpy as jnp, jaxlr
+      >>> ctrl = jaxlr.controllers.divergence(threshold=2.0, smoothing=0.0)
+      >>> s = jaxlr.controllers.simulate(ctrl, jnp.array([1.0, 0.5, 0.8, 1.2, 0.1]))
+      >>> s.diverged.tolist(), int(s.diverged_step[-1])
+      ([False, False, False, True, True], 3)
+    """
+    fn = "divergence"
+    _check_scalar(fn, threshold=threshold, smoothing=smoothing)
+    check_number(fn, "threshold", threshold)
+    check_number(fn, "smoothing", smoothing)
+    t, b = concrete(threshold), concrete(smoothing)
+    if t is not None and not float(t) > 1.0:
+        fail(fn, f"`threshold` must be > 1; got threshold={threshold!r}.",
+             hint="fastai uses 4, torch-lr-finder 5; float('inf') flags only NaN/inf losses.")
+    if b is not None and not 0.0 <= float(b) < 1.0:
+        fail(fn, f"`smoothing` (the EMA coefficient beta) must be in [0, 1); got "
+             f"smoothing={smoothing!r}.", hint="Use 0 for no smoothing, 0.98 like fastai.")
+
+    def init() -> DivergenceState:
+        hp = DivergenceHParams(smoothing=_f32(smoothing), threshold=_f32(threshold))
+        return DivergenceState(ema=jnp.zeros((), jnp.float32),
+                               best=jnp.full((), jnp.inf, jnp.float32),
+                               smoothed=jnp.full((), jnp.nan, jnp.float32),
+                               count=jnp.zeros((), jnp.int32), diverged=jnp.zeros((), bool),
+                               diverged_step=jnp.full((), -1, jnp.int32), hparams=hp)
+
+    return Controller(init=init, update=divergence_update, mode="min", restore_best=False,
+                      kind="divergence")
 
 
 # ----------------------------------------------------------------------------------------------

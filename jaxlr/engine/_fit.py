@@ -1,16 +1,21 @@
-"""``fit``: scan-fused training chunks with evaluation, controllers, time budget and checkpoints.
+"""``fit``: the training kernel on one run, driven from the host in chunks.
 
-The training loop runs on device: ``chunk_size`` steps are fused with ``lax.scan`` into one
-compiled call (in-memory data is shuffled and gathered on device inside the scan), so the per-step
-host and dispatch overhead disappears. Host-side work (progress bar, writer, evaluation,
-controllers, checkpoints, the time budget) happens between chunks. Chunks end early at the next
-event (evaluation, checkpoint, last step) without recompiling: the number of active steps of a
-chunk is an argument of the compiled program.
+The updates run on device: up to ``chunk_size`` updates are one compiled call of the kernel
+(:func:`jaxlr.engine._run.run_chunk`; in-memory data is shuffled and gathered on device), so the
+per-update host and dispatch overhead disappears. Between chunks the host does what only it can:
+progress bar, writer, evaluation and controllers, checkpoints, the time budget. A chunk ends early
+at the next event (evaluation, checkpoint, last step) without recompiling: its length is an
+argument of the compiled program. A stream of batches (an iterable) runs the same train step one
+batch at a time, the next batch copied to the device while the current one trains.
+
+``fit`` reads top to bottom: :func:`_prepare` checks every argument and builds the state before
+any work, :class:`_Loop` runs the chunks and records, :func:`_finish` returns the state and the
+:class:`History`.
 """
 
 from __future__ import annotations
 
-import functools
+import dataclasses
 import sys
 import time
 import warnings
@@ -21,14 +26,19 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxlr.engine import _data as _data
-from jaxlr.optim import _optimizers as _opt
-from jaxlr.optim._schedule_free import eval_params as _opt_eval_params
+from jaxlr import controllers
+from jaxlr import optim as _opt
+from jaxlr import schedules as _schedules
+from jaxlr._utils._validation import check_choice, check_positive, check_steps, fail, shorten
+from jaxlr.engine._data import Data
 from jaxlr.engine._history import History
-from jaxlr.engine._step import TrainState, _jit_eval, eval_step_fn, train_step_fn
-from jaxlr._utils._validation import check_choice, check_positive, check_steps, fail
+from jaxlr.engine._keys import as_key
+from jaxlr.engine._problem import Problem, Task, Variables, as_problem
+from jaxlr.engine._run import Plan, run_chunk, should_pregather
+from jaxlr.engine._step import (STEP_METRICS, TrainState, check_controller, check_optimizer,
+                                evaluate, is_extra_args, train_step)
 
-__all__ = ["History", "fit"]
+__all__ = ["fit"]
 
 _F32 = np.dtype("float32")
 _I32 = np.dtype("int32")
@@ -36,287 +46,74 @@ _FN = "fit"
 
 
 # --------------------------------------------------------------------------------------------
-# helpers
+# Compiled programs (one per static structure: plans and models are compared by value)
+
+_chunk_jit = jax.jit(run_chunk, static_argnums=0)
+#: the divergence controller of a run without one of the user's: non-finite losses only
+_NONFINITE = controllers.divergence(threshold=float("inf"), smoothing=0.0)
+_eval_jit = jax.jit(evaluate, static_argnums=0)
+# compiled like the initialisation inside a finder's or a sweep's program (eager random
+# sampling rounds differently from compiled sampling)
+_init_jit = jax.jit(lambda model, key: model.initialize(key), static_argnums=0)
 
 
-def _is_in_memory(data: Any) -> bool:
-    if isinstance(data, list) or data is None or hasattr(data, "__next__"):
-        return False
-    leaves = jax.tree_util.tree_leaves(data)
-    return bool(leaves) and all(isinstance(x, (np.ndarray, jax.Array)) for x in leaves)
-
-
-def _controller_arg(name: str, ctrl: Any, kind: str) -> Any:
-    if ctrl is None:
-        return None
-    if not (hasattr(ctrl, "init") and hasattr(ctrl, "update")):
-        fail(_FN, f"`{name}` must be a jaxlr controller; got {name}={ctrl!r}.",
-             hint=f"Use jaxlr.{'reduce_on_plateau' if kind == 'plateau' else kind}(...).",
-             error=TypeError)
-    got = getattr(ctrl, "kind", kind)
-    if got != kind:
-        fail(_FN, f"`{name}` must be a {kind} controller; got a {got!r} controller.",
-             hint="plateau=jaxlr.reduce_on_plateau(...), early_stopping=jaxlr.early_stopping(...)"
-             ".")
-    return ctrl
-
-
-def _progress_bar(progress: bool, total: int | None, initial: int):
-    if not progress:
-        return None
-    interactive = "ipykernel" in sys.modules or (hasattr(sys.stderr, "isatty")
-                                                  and sys.stderr.isatty())
-    if not interactive:
-        return None
-    try:
-        from tqdm.auto import tqdm  # noqa: PLC0415
-    except ImportError:  # pragma: no cover - optional dependency
-        return None
-    return tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, leave=True)
-
-
-def _scalars(d: dict[str, Any]) -> dict[str, float]:
-    return {k: float(v) for k, v in d.items() if np.ndim(v) == 0}
-
-
-def _weighted_mean(items: list[tuple[dict[str, np.ndarray], int]]) -> dict[str, np.ndarray]:
-    total = sum(n for _, n in items)
-    keys = items[0][0].keys()
-    return {k: np.asarray(sum(np.asarray(m[k], np.float64) * n for m, n in items) / total,
-                          _F32) for k in keys}
-
-
-def _num_examples(batch: Any) -> int:
-    leaves = jax.tree_util.tree_leaves(batch)
-    return int(np.shape(leaves[0])[0]) if leaves and np.ndim(leaves[0]) else 1
-
-
-def _schedule_horizon(state: TrainState, schedule_horizon: Any) -> int:
-    if schedule_horizon is not None:
-        check_steps(_FN, schedule_horizon=schedule_horizon, minimum=1)
-        return int(schedule_horizon)
-    if not _opt.has_hyper_state(state.opt_state):
-        fail(_FN, "schedule_clock='time' needs a jaxlr optimizer (its schedule is evaluated at "
-             "the time-based step).", hint="Use jaxlr.adam(schedule), jaxlr.sgd(schedule), ...")
-    lr = _opt.learning_rate_schedule(state.opt_state)
-    h = None
-    if callable(lr):
-        try:
-            from jaxlr.schedules._base import horizon as _horizon  # noqa: PLC0415
-
-            h = _horizon(lr)
-        except Exception:  # noqa: BLE001 - not a jaxlr schedule: ask it directly
-            method = getattr(lr, "horizon", None)
-            h = method() if callable(method) else None
-    if h is None:
-        fail(_FN, "schedule_clock='time' needs the horizon of the learning-rate schedule (the "
-             f"step after which it is constant); it is unknown for {lr!r}.",
-             hint="Pass schedule_horizon=<steps> (e.g. the schedule's total_steps).")
-    return int(h)
-
-
-# --------------------------------------------------------------------------------------------
-# compiled chunk programs
-
-
-def _metric_zeros(step_fn, state, batch):
-    shapes = jax.eval_shape(step_fn, state, batch)[1]
-    return jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
-
-
-@functools.partial(jax.jit, static_argnames=("step_fn", "chunk_size", "batch_size",
-                                             "time_clock"))
-def _array_chunk(state, n, data, key, clock0, clock_rate, horizon, *, step_fn, chunk_size: int,
-                 batch_size: int, time_clock: bool):
-    """``n <= chunk_size`` steps over in-memory data fused in one compiled loop.
-
-    ``n`` is traced (one program for every chunk length). The loop body is the plain step (no
-    per-step select or cond, so XLA updates the carried buffers in place) and writes its metrics
-    into ``[chunk_size]`` buffers; a non-finite step is detected from the returned ``finite``
-    flags and the chunk is re-run up to it by the caller (the input state is not donated).
-    """
-    num_examples = jax.tree_util.tree_leaves(data)[0].shape[0]
-    per_epoch = num_examples // batch_size
-    num_epochs = chunk_size // per_epoch + 2
-    e0 = state.step // per_epoch
-    # The permutations of the epochs this chunk can touch, drawn once per chunk; identical to
-    # jaxlr.engine._data.batch_indices(key, step, ...) for every step.
-    perms = jax.vmap(lambda e: _data.epoch_permutation(key, e, num_examples))(
-        e0 + jnp.arange(num_epochs, dtype=_I32))
-
-    def one(st, i):
-        t = st.step
-        idx = jax.lax.dynamic_slice_in_dim(perms[t // per_epoch - e0],
-                                           (t % per_epoch) * batch_size, batch_size)
-        if time_clock:
-            s = jnp.floor(clock0 + i.astype(_F32) * clock_rate)
-            s = jnp.clip(s, 0.0, horizon.astype(_F32)).astype(_I32)
-            st = st.replace(opt_state=_opt.set_schedule_step(st.opt_state, s))
-        return step_fn(st, _data.take(data, idx))
-
-    shapes = jax.eval_shape(one, state, jnp.zeros([], _I32))[1]
-    bufs = jax.tree_util.tree_map(lambda x: jnp.zeros((chunk_size,) + x.shape, x.dtype), shapes)
-
-    def body(i, carry):
-        st, b = carry
-        st, m = one(st, i)
-        b = jax.tree_util.tree_map(lambda buf, v: buf.at[i].set(v), b, m)
-        return st, b
-
-    return jax.lax.fori_loop(0, n, body, (state, bufs))
-
-
-@functools.partial(jax.jit, donate_argnums=(0,), static_argnames=("step_fn", "time_clock"))
-def _guarded_step(state, alive, batch, sched_step, *, step_fn, time_clock: bool):
-    """One step for the stream path; skipped after a non-finite step (``alive`` False)."""
+def _stream_step(plan: Plan, state: TrainState, alive: jax.Array, batch: Any,
+                 sched_step: jax.Array):
+    """One update on a given batch; skipped after a bad update (``alive`` False)."""
 
     def do(st):
-        if time_clock:
+        if plan.time_clock:
             st = st.replace(opt_state=_opt.set_schedule_step(st.opt_state, sched_step))
-        return step_fn(st, batch)
+        return train_step(plan.model, plan.update, st, batch, freeze=True,
+                          extra_args=plan.extra_args)
 
-    zeros = _metric_zeros(step_fn, state, batch)
+    zeros = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype),
+                                   jax.eval_shape(do, state)[1])
     new, m = jax.lax.cond(alive, do, lambda s: (s, zeros), state)
-    return new, alive & m["finite"], m
+    ok = m["finite"] & ~m.get("diverged", jnp.zeros([], bool))
+    return new, alive & ok, m
 
 
-def _unalias(state: Any, *others: Any, copy_all: bool = False) -> Any:
-    """Copies leaves of ``state`` that share a buffer with another leaf or with ``others``
-    (a donated buffer may appear only once in a call); ``copy_all`` copies every leaf."""
-    seen = {id(x) for o in others for x in jax.tree_util.tree_leaves(o)}
-
-    def fix(x):
-        if not isinstance(x, jax.Array):
-            return x
-        if copy_all or id(x) in seen:
-            if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
-                return jax.random.wrap_key_data(jnp.array(jax.random.key_data(x), copy=True),
-                                                impl=jax.random.key_impl(x))
-            return jnp.array(x, copy=True)
-        seen.add(id(x))
-        return x
-
-    return jax.tree_util.tree_map(fix, state)
+_stream_jit = jax.jit(_stream_step, static_argnums=0, donate_argnums=(1,))
 
 
-def _user_errors(call, *args, **kwargs):
-    """Runs ``call``; errors raised while tracing the user's loss become clear fit errors."""
-    try:
-        return call(*args, **kwargs)
-    except (ValueError, TypeError) as e:
-        if str(e).startswith(("train_step:", "fit:", "eval_step:")):
-            raise
-        raise TypeError(
-            f"{_FN}: calling `loss_fn` on a batch failed: {type(e).__name__}: {e}. Check that "
-            "loss_fn(params, batch) matches the structure of `data` (a batch has the structure "
-            "of `data` with batch_size examples).") from e
+@jax.jit
+def _copy(tree: Any) -> Any:
+    return jax.tree_util.tree_map(jnp.copy, tree)
 
 
 # --------------------------------------------------------------------------------------------
+# Preparation: every check before any work
 
 
-def fit(loss_fn: Callable[..., Any], optimizer: optax.GradientTransformation, state: Any,
-        data: Any, *, steps: int | None = None, epochs: int | None = None,
-        batch_size: int | None = None, key: jax.Array | None = None, has_aux: bool = False,
-        valid_data: Any = None, eval_fn: Callable[..., Any] | None = None,
-        eval_every: int | None = None, chunk_size: int = 256, progress: bool = True,
-        writer: Callable[[int, dict[str, float]], None] | None = None,
-        plateau: Any = None, early_stopping: Any = None, monitor: str = "val_loss",
-        time_budget: float | None = None, schedule_clock: str = "step",
-        schedule_horizon: int | None = None, clock: Callable[[], float] = time.monotonic,
-        checkpoint_dir: str | None = None, checkpoint_every: int | None = None,
-        ) -> tuple[TrainState, History]:
-    """Trains ``state`` on ``data`` with scan-fused chunks; returns ``(state, history)``.
+@dataclasses.dataclass
+class _Setup:
+    problem: Problem
+    plan: Plan
+    state: TrainState
+    data: Data | None                # in-memory data source (None for a stream)
+    steps: int | None
+    epochs: int | None
+    eval_every: int
+    chunk_size: int
+    plateau: Any
+    early_stopping: Any
+    monitor: str
+    needs_monitor: bool
+    time_budget: float | None
+    horizon: int
+    clock: Callable[[], float]
+    t_start: float
+    writer: Callable[[int, dict[str, float]], None] | None
+    progress: bool
+    manager: Any
+    checkpoint_every: int | None
+    resumed_from: int | None
+    user_divergence: bool
 
-    Data:
-      * **in memory**: an array, tuple, dict (any pytree but a list) of arrays sharing the
-        leading example axis. Each epoch is a fresh permutation drawn on device from ``key``
-        (``fold_in(key, epoch)``); batches of ``batch_size`` are gathered on device inside the
-        scan (no host-to-device copy per step); the partial last batch of an epoch is dropped
-        (PyTorch ``drop_last=True``). The data order is a pure function of ``(key, step)``, so
-        a resumed run sees exactly the batches of an uninterrupted one.
-      * **a stream**: any other iterable of batches (a list of batches, a generator, a
-        ``DataLoader``); the next batch is fetched and copied to the device while the current
-        step runs. ``epochs`` re-iterates it; it is consumed from its current position when
-        resuming.
 
-    Steps: ``steps`` is the *total* number of train steps (``state.step`` counts them, so a
-    resumed state continues to ``steps``); ``epochs`` (in-memory data) is converted with the
-    number of full batches per epoch. Without either, a stream runs until exhausted and
-    in-memory data until ``time_budget``.
-
-    Evaluation: every ``eval_every`` steps (default: each epoch of in-memory data, else every
-    ``chunk_size`` steps) and at the end (the final evaluation is recorded but does not step
-    the controllers, so a run split by a checkpoint controls exactly like an uninterrupted
-    one), ``eval_fn`` (default ``loss_fn``; a scalar or a dict
-    of scalars, see :func:`jaxlr.make_eval_step`) runs on ``valid_data`` (one batch, or a list
-    of batches averaged by size); results are recorded as ``val_<name>``.
-
-    Control:
-      * ``plateau=jaxlr.reduce_on_plateau(...)`` is updated with ``monitor`` at each evaluation;
-        its scale multiplies every update (and ``current_lr``); reductions go to
-        ``History.reductions``.
-      * ``early_stopping=jaxlr.early_stopping(...)`` stops training when it triggers and, with
-        ``restore_best``, returns the parameters (and model state) of the best evaluation.
-      * ``monitor``: ``"val_<name>"`` of an evaluation metric, or a train metric name (its mean
-        since the previous evaluation). An unknown name is an error before training.
-      * A non-finite loss or gradient stops training; the returned state is the last finite
-        one and ``History.nonfinite_step`` is the failing step.
-      * ``time_budget`` (seconds, measured with ``clock`` from the start of ``fit``,
-        compilation included) stops training when spent. With ``schedule_clock="time"`` the
-        learning-rate schedule is evaluated at ``progress = elapsed / time_budget`` mapped onto
-        its horizon (``jaxlr.schedules.horizon(schedule)`` or ``schedule_horizon``), so
-        "cosine over 10 minutes" holds however fast the machine is. Inside a chunk, elapsed
-        time is extrapolated from the previous chunk's speed; ``clock`` is injectable for
-        deterministic tests.
-
-    Checkpoints: with ``checkpoint_dir``, the latest checkpoint there (if any) is restored
-    first, and the state is saved every ``checkpoint_every`` steps and at the end (orbax).
-    Resuming is bit-exact for in-memory data: 2N steps equal N steps, a restart (new process),
-    and N more. The early-stopping "best parameters" are not checkpointed.
-
-    Args:
-      loss_fn: the loss (see :mod:`jaxlr.engine` for the calling convention).
-      optimizer: the optax optimizer the state was (or will be) created with.
-      state: a :class:`TrainState`, or parameters (a state is created; ``key`` becomes its
-        key).
-      data: see above.
-      steps, epochs, batch_size, key: see above. ``key`` shuffles in-memory data (default: the
-        state's key).
-      has_aux: ``loss_fn`` returns ``(loss, aux)``.
-      valid_data, eval_fn, eval_every: evaluation (see above).
-      chunk_size: maximum number of steps fused in one compiled call (also the progress-bar
-        and writer granularity).
-      progress: show a tqdm bar (only on a TTY or in a notebook).
-      writer: ``writer(step, scalars)`` called with the chunk's mean train metrics and with
-        each evaluation (e.g. a TensorBoard ``SummaryWriter`` wrapper); host side only.
-      plateau, early_stopping, monitor, time_budget, schedule_clock, schedule_horizon, clock:
-        see above.
-      checkpoint_dir, checkpoint_every: see above.
-
-    Returns:
-      ``(state, history)``: the final :class:`TrainState` and a :class:`History`.
-
-    Raises:
-      ValueError / TypeError: bad arguments (named in the message), detected before training.
-
-    Examples:
-      >>> import jax, jax.numpy as jnp, jaxlr
-      >>> x = jnp.linspace(-1, 1, 64)[:, None]
-      >>> loss_fn = lambda p, b: jnp.mean((b[0] @ p - b[1]) ** 2)
-      >>> opt = jaxlr.adam(0.1)
-      >>> state, hist = jaxlr.fit(loss_fn, opt, jnp.zeros((1, 1)), (x, 3 * x), steps=100,
-      ...                         batch_size=16, key=jax.random.key(0), progress=False)
-      >>> int(state.step), hist.stop_reason, bool(hist.train["loss"][-1] < 1e-2)
-      (100, 'completed', True)
-    """
-    t_start = clock()
-    # ---------------------------------------------------------------- arguments
-    if not callable(loss_fn):
-        fail(_FN, f"`loss_fn` must be callable; got loss_fn={loss_fn!r}.", error=TypeError)
-    if not (hasattr(optimizer, "init") and hasattr(optimizer, "update")):
-        fail(_FN, f"`optimizer` must be an optax GradientTransformation; got "
-             f"optimizer={optimizer!r}.", error=TypeError)
+def _check_scalars(*, steps, epochs, chunk_size, eval_every, checkpoint_every, checkpoint_dir,
+                   time_budget, schedule_clock, clock, writer, monitor) -> None:
     if steps is not None:
         check_steps(_FN, steps=steps, minimum=1)
     if epochs is not None:
@@ -337,413 +134,650 @@ def fit(loss_fn: Callable[..., Any], optimizer: optax.GradientTransformation, st
         fail(_FN, "schedule_clock='time' needs a `time_budget` (seconds); got "
              "time_budget=None.")
     if not callable(clock):
-        fail(_FN, f"`clock` must be a callable returning seconds; got clock={clock!r}.",
+        fail(_FN, f"`clock` must be a callable returning seconds; got clock={shorten(clock)}.",
              error=TypeError)
     if writer is not None and not callable(writer):
-        fail(_FN, f"`writer` must be callable as writer(step, scalars); got writer={writer!r}.",
-             error=TypeError)
-    plateau = _controller_arg("plateau", plateau, "plateau")
-    early_stopping = _controller_arg("early_stopping", early_stopping, "early_stopping")
-    if key is not None and not isinstance(key, jax.Array):
-        fail(_FN, f"`key` must be a PRNG key (jax.random.key(0)); got key={key!r}.",
+        fail(_FN, f"`writer` must be callable as writer(step, scalars); got "
+             f"writer={shorten(writer)}.", error=TypeError)
+    if not isinstance(monitor, str):
+        fail(_FN, f"`monitor` must be a metric name; got monitor={shorten(monitor)}.",
              error=TypeError)
 
-    if not isinstance(state, TrainState):
-        state = TrainState.create(state, optimizer, key=key)
-    if plateau is not None and state.plateau is None:
-        state = state.replace(plateau=plateau.init())
-    if early_stopping is not None and state.early_stopping is None:
-        state = state.replace(early_stopping=early_stopping.init())
 
-    in_memory = _is_in_memory(data)
-    if in_memory:
-        if batch_size is None:
-            fail(_FN, "in-memory `data` needs a `batch_size`; got batch_size=None.",
-                 hint="e.g. batch_size=64 (or pass an iterable of batches).", error=TypeError)
-        num_examples = _data.check_dataset(_FN, data, batch_size)
-        per_epoch = num_examples // batch_size
-        data = jax.tree_util.tree_map(jnp.asarray, data)
-        data_key = key if key is not None else state.key
+def _initial_state(problem: Problem, optimizer: Any, state: Any, key: Any, plateau: Any,
+                   early_stopping: Any, divergence: Any) -> TrainState:
+    if isinstance(state, TrainState):
+        st = state
+        if key is not None and st.key is None and problem.model.takes_key:
+            st = st.replace(key=key)
+    else:
+        if problem.params is None:          # an init function (or a Task): needs a key
+            if key is None:
+                fail(_FN, "initialising the model needs a PRNG key; got key=None.",
+                     hint="Pass key=jax.random.key(0) (or an int seed).", error=TypeError)
+            params, model_state = _init_jit(problem.model, jax.random.fold_in(key, 0))
+        else:
+            params, model_state = problem.params, problem.model_state
+        st = TrainState.create(params, optimizer, key=key, model_state=model_state)
+    if plateau is not None and st.plateau is None:
+        st = st.replace(plateau=plateau.init())
+    if early_stopping is not None and st.early_stopping is None:
+        st = st.replace(early_stopping=early_stopping.init())
+    if st.divergence is None:
+        # without a divergence controller of the user's, one that flags non-finite losses
+        # only (threshold inf): the run freezes at its first bad update, like every jaxlr run
+        st = st.replace(divergence=(divergence or _NONFINITE).init())
+    return st
+
+
+def _schedule_horizon(state: TrainState, schedule_horizon: Any) -> int:
+    if schedule_horizon is not None:
+        check_steps(_FN, schedule_horizon=schedule_horizon, minimum=1)
+        return int(schedule_horizon)
+    if not _opt.has_hyperparams(state.opt_state):
+        fail(_FN, "schedule_clock='time' needs a jaxlr optimizer (its schedule is evaluated at "
+             "the time-based step).", hint="Use jaxlr.adam(schedule), jaxlr.sgd(schedule), ...")
+    lr = _opt.learning_rate_schedule(state.opt_state)
+    h = _schedules.horizon(lr) if isinstance(lr, _schedules.Schedule) else None
+    if h is None and callable(getattr(lr, "horizon", None)):
+        h = lr.horizon()
+    if h is None:
+        fail(_FN, "schedule_clock='time' needs the horizon of the learning-rate schedule (the "
+             f"step after which it is constant); it is unknown for {shorten(lr)}.",
+             hint="Pass schedule_horizon=<steps> (e.g. the schedule's total_steps).")
+    return int(h)
+
+
+def _check_monitor(problem: Problem, plan: Plan, state: TrainState, monitor: str,
+                   sample_batch: Any) -> None:
+    """Metric names are known by abstract evaluation (no compilation)."""
+    eval_names: set[str] = set()
+    if problem.valid is not None:
+        eval_names = {"val_" + k for k in _abstract(
+            "evaluating on `valid_data` failed", lambda: jax.eval_shape(
+                lambda s: evaluate(problem.model, s, problem.valid), state))}
+    if monitor.startswith("val_"):
+        if monitor not in eval_names:
+            known = sorted(eval_names) or ["(none: no valid_data)"]
+            fail(_FN, f"`monitor={monitor!r}` is not produced by the evaluation; it produces "
+                 f"{', '.join(known)}.", hint="Pass valid_data=... (and eval_fn) or monitor a "
+                 "train metric such as monitor='loss'.")
+        return
+    if sample_batch is None:
+        return
+    train_names = set(_abstract("calling `loss_fn` on a batch failed", lambda: jax.eval_shape(
+        lambda s, b: train_step(problem.model, plan.update, s, b,
+                                extra_args=plan.extra_args)[1], state, sample_batch)))
+    if monitor not in train_names:
+        fail(_FN, f"`monitor={monitor!r}` is not a metric fit produces; known: "
+             f"{', '.join(sorted(eval_names | train_names))}.")
+
+
+def _abstract(what: str, call: Callable[[], Any]) -> Any:
+    """Runs an abstract evaluation; errors raised while tracing user code become fit errors."""
+    try:
+        return call()
+    except (ValueError, TypeError) as e:
+        if str(e).startswith(("loss_fn:", "fit:", "eval_fn:", "train_step:")):
+            raise
+        fail(_FN, f"{what}: {type(e).__name__}: {shorten(str(e), 600)}",
+             hint="Check that loss_fn(params, batch) (and eval_fn) match the structure of the "
+                  "data: a batch has the structure of `data` with batch_size examples.",
+             error=TypeError)
+
+
+def _prepare(loss_fn, optimizer, state, data, *, steps, epochs, batch_size, key, has_aux,
+             valid_data, eval_fn, eval_every, chunk_size, progress, writer, plateau,
+             early_stopping, divergence, monitor, time_budget, schedule_clock,
+             schedule_horizon, clock, checkpoint_dir, checkpoint_every, t_start) -> _Setup:
+    _check_scalars(steps=steps, epochs=epochs, chunk_size=chunk_size, eval_every=eval_every,
+                   checkpoint_every=checkpoint_every, checkpoint_dir=checkpoint_dir,
+                   time_budget=time_budget, schedule_clock=schedule_clock, clock=clock,
+                   writer=writer, monitor=monitor)
+    if callable(optimizer) and not hasattr(optimizer, "update"):
+        fail(_FN, f"`optimizer` must be a built optimizer (fit trains at the rate you chose); "
+             f"got the factory {shorten(optimizer)}.", hint="Call it: e.g. jaxlr.adam(1e-3) "
+             "(factories learning_rate -> optimizer are for the finders and sweeps, which "
+             "choose the rate).", error=TypeError)
+    check_optimizer(_FN, optimizer)
+    plateau = check_controller(_FN, "plateau", plateau)
+    early_stopping = check_controller(_FN, "early_stopping", early_stopping)
+    divergence = check_controller(_FN, "divergence", divergence)
+    key = as_key(_FN, key, required=False)
+    if isinstance(state, TrainState):
+        model_arg = Variables(state.params, state.model_state)
+    else:
+        model_arg = state
+    if isinstance(model_arg, Task) and loss_fn is None:
+        loss_fn = model_arg.loss
+    problem = as_problem(_FN, model_arg, loss_fn, data, valid_data=valid_data,
+                         batch_size=batch_size, eval_fn=eval_fn, has_aux=has_aux,
+                         allow_stream=True)
+    st = _initial_state(problem, optimizer, state, key, plateau, early_stopping, divergence)
+    if problem.in_memory:
+        data_key = key if key is not None else st.key
         if data_key is None:
             fail(_FN, "in-memory data is shuffled on device and needs a PRNG key; got key=None "
                  "and a state without key.", hint="Pass key=jax.random.key(0).",
                  error=TypeError)
+        if batch_size is None and not isinstance(model_arg, Task):
+            fail(_FN, "in-memory `data` needs a `batch_size`; got batch_size=None.",
+                 hint="e.g. batch_size=64 (or pass an iterable of batches).", error=TypeError)
+        per_epoch = problem.num_examples // problem.batch_size
         if epochs is not None:
             steps = epochs * per_epoch
         if steps is None and time_budget is None:
             fail(_FN, "give `steps`, `epochs` or `time_budget` for in-memory data.",
                  error=TypeError)
-        if eval_every is None:
-            eval_every = per_epoch
-        sample_batch = jax.tree_util.tree_map(
-            lambda a: jax.ShapeDtypeStruct((batch_size,) + a.shape[1:], a.dtype), data)
+        eval_every = per_epoch if eval_every is None else eval_every
+        source = Data(problem.train, data_key)
+        sample = jax.tree_util.tree_map(
+            lambda a: jax.ShapeDtypeStruct((problem.batch_size,) + a.shape[1:], a.dtype),
+            problem.train)
     else:
-        if data is None or not hasattr(data, "__iter__"):
-            fail(_FN, f"`data` must be arrays (a pytree of arrays) or an iterable of batches; "
-                 f"got {type(data).__name__}.", error=TypeError)
-        if batch_size is not None:
-            fail(_FN, f"`batch_size={batch_size}` applies to in-memory arrays; `data` is an "
-                 f"iterable of batches ({type(data).__name__}).",
-                 hint="Drop batch_size, or pass the arrays themselves.")
-        if eval_every is None:
-            eval_every = chunk_size
-        sample_batch = None
-        data_key = None
-
+        eval_every = chunk_size if eval_every is None else eval_every
+        source, sample = None, None
     time_clock = schedule_clock == "time"
-    horizon = _schedule_horizon(state, schedule_horizon) if time_clock else 0
-    if not time_clock and _opt.has_hyper_state(state.opt_state):
+    horizon = _schedule_horizon(st, schedule_horizon) if time_clock else 0
+    if not time_clock and _opt.has_hyperparams(st.opt_state):
         # a state coming from a time-clock run keeps its last time-based step: count again
-        state = state.replace(opt_state=_opt.set_schedule_step(state.opt_state, -1))
-
-    step_fn = train_step_fn(loss_fn, optimizer, has_aux=has_aux)
-    eval_fn_ = eval_step_fn(eval_fn if eval_fn is not None else loss_fn,
-                            has_aux=has_aux if eval_fn is None else False)
-
-    # ------------------------------------------------------------- checkpoint resume
-    resumed_from = None
-    manager = None
+        st = st.replace(opt_state=_opt.set_schedule_step(st.opt_state, -1))
+    plan = Plan(model=problem.model, update=optimizer.update,
+                extra_args=is_extra_args(optimizer), batch_size=problem.batch_size or 1,
+                num_examples=problem.num_examples or 1, num_steps=chunk_size, freeze=True,
+                time_clock=time_clock,
+                pregather=problem.in_memory and should_pregather(problem.train, chunk_size,
+                                                                 problem.batch_size))
+    needs_monitor = plateau is not None or early_stopping is not None
+    if needs_monitor or problem.valid is not None:
+        _check_monitor(problem, plan, st, monitor if needs_monitor else "val_loss"
+                       if problem.valid is not None else "loss", sample)
+    manager, resumed_from = None, None
     if checkpoint_dir is not None:
-        from jaxlr.engine import _checkpoint as _ckpt  # noqa: PLC0415
+        from jaxlr.engine import _checkpoint  # noqa: PLC0415 - orbax is an optional extra
 
-        manager = _ckpt.CheckpointManager(checkpoint_dir)
+        manager = _checkpoint.CheckpointManager(checkpoint_dir)
         latest = manager.latest_step()
         if latest is not None:
-            state = manager.restore(state, latest)
-            resumed_from = int(state.step)
+            st = manager.restore(st, latest)
+            resumed_from = int(st.step)
+    return _Setup(problem=problem, plan=plan, state=st, data=source, steps=steps,
+                  epochs=epochs, eval_every=int(eval_every), chunk_size=int(chunk_size),
+                  plateau=plateau, early_stopping=early_stopping, monitor=monitor,
+                  needs_monitor=needs_monitor, time_budget=time_budget, horizon=horizon,
+                  clock=clock, t_start=t_start, writer=writer, progress=progress,
+                  manager=manager, checkpoint_every=checkpoint_every,
+                  resumed_from=resumed_from,
+                  user_divergence=divergence is not None or (
+                      isinstance(state, TrainState) and state.divergence is not None))
 
-    # ------------------------------------------------------------- preflight & monitor check
-    valid_batches = None
-    if valid_data is not None:
-        valid_batches = (list(valid_data) if isinstance(valid_data, list) else [valid_data])
-        if not valid_batches:
-            fail(_FN, "`valid_data` is an empty list.")
-    needs_monitor = plateau is not None or early_stopping is not None
-    # Metric names are checked by abstract evaluation, only when a monitor needs them (a trace
-    # costs more than a short fit on a small model).
-    train_names = None
-    if needs_monitor and isinstance(monitor, str) and not monitor.startswith("val_") and (
-            in_memory):
-        train_names = set(_user_errors(jax.eval_shape, step_fn, state, sample_batch)[1])
-    eval_names: set[str] = set()
-    if valid_batches is not None and needs_monitor:
-        try:
-            eval_names = {"val_" + k for k in jax.eval_shape(eval_fn_, state, valid_batches[0])}
-        except (ValueError, TypeError) as e:
-            if str(e).startswith("eval_step:"):
-                raise
-            fail(_FN, f"evaluating on `valid_data` failed: {type(e).__name__}: {e}",
-                 hint="eval_fn (default: loss_fn) must accept a batch of `valid_data`.",
-                 error=TypeError)
-    if needs_monitor:
-        if not isinstance(monitor, str):
-            fail(_FN, f"`monitor` must be a metric name; got monitor={monitor!r}.",
-                 error=TypeError)
-        if monitor.startswith("val_") and monitor not in eval_names:
-            known = sorted(eval_names) or ["(none: no valid_data)"]
-            fail(_FN, f"`monitor={monitor!r}` is not produced by the evaluation; it produces "
-                 f"{', '.join(known)}.", hint="Pass valid_data=... (and eval_fn) or monitor a "
-                 "train metric such as monitor='loss'.")
-        if not monitor.startswith("val_") and train_names is not None and (
-                monitor not in train_names):
-            fail(_FN, f"`monitor={monitor!r}` is not a metric fit produces; known: "
-                 f"{', '.join(sorted(eval_names | train_names))}.")
 
-    # ------------------------------------------------------------- loop state
-    recs_m: list[dict[str, np.ndarray]] = []
-    recs_steps: list[np.ndarray] = []
-    ev_steps: list[int] = []
-    ev_vals: list[dict[str, float]] = []
-    ev_time: list[float] = []
-    ev_scale: list[float] = []
-    reductions: list[int] = []
-    stop_reason = "completed"
-    nonfinite_step = None
-    best_step = None
-    best_snapshot = None
-    since_eval: list[dict[str, np.ndarray]] = []
-    eval_jit = functools.partial(_jit_eval, step=eval_fn_)
-    plateau_update = jax.jit(plateau.update) if plateau is not None else None
-    es_update = jax.jit(early_stopping.update) if early_stopping is not None else None
-    start_step = int(state.step)
-    last_eval_step = start_step if resumed_from is not None else -1
-    bar = _progress_bar(progress, steps, start_step)
-    rate: float | None = None  # seconds per step (for the time clock and budget)
+# --------------------------------------------------------------------------------------------
+# The host loop
 
-    def elapsed() -> float:
-        return clock() - t_start
 
-    def record(ms: dict[str, np.ndarray], steps_done: np.ndarray) -> None:
-        recs_m.append(ms)
-        recs_steps.append(steps_done)
-        since_eval.append(ms)
-        if writer is not None and steps_done.size:
-            writer(int(steps_done[-1]) + 1, {k: float(np.mean(v)) for k, v in ms.items()
-                                             if v.ndim == 1})
-        if bar is not None and steps_done.size:
-            bar.update(int(steps_done.size))
-            bar.set_postfix(loss=f"{float(ms['loss'][-1]):.4g}", lr=f"{float(ms['lr'][-1]):.3g}")
+def _progress_bar(progress: bool, total: int | None, initial: int):
+    if not progress:
+        return None
+    interactive = "ipykernel" in sys.modules or (hasattr(sys.stderr, "isatty")
+                                                  and sys.stderr.isatty())
+    if not interactive:
+        return None
+    try:
+        from tqdm.auto import tqdm  # noqa: PLC0415 - optional dependency
+    except ImportError:  # pragma: no cover - optional dependency
+        return None
+    return tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, leave=True)
 
-    def evaluate(st: TrainState, controllers: bool = True) -> bool:
-        """Runs evaluation + controllers; returns True to stop (early stopping)."""
-        nonlocal st_box, best_step, best_snapshot, last_eval_step
-        step_now = int(st.step)
-        last_eval_step = step_now
-        vals: dict[str, float] = {}
-        if valid_batches is not None:
-            # schedule-free optimizers evaluate at their averaged point; others at params
-            st_eval = st.replace(params=_opt_eval_params(st.opt_state, st.params))
-            items = [(jax.device_get(eval_jit(st_eval, b)), _num_examples(b))
-                     for b in valid_batches]
-            vals = {"val_" + k: float(v) for k, v in _weighted_mean(items).items()}
-        if since_eval:
-            cat = {k: np.concatenate([m[k] for m in since_eval]) for k in since_eval[0]}
-            train_means = {k: float(np.mean(v)) for k, v in cat.items() if v.ndim == 1}
-        else:
-            train_means = {}
-        since_eval.clear()
-        metric = None
-        if needs_monitor and controllers:
-            metric = vals.get(monitor, train_means.get(monitor))
-            if metric is None:
-                fail(_FN, f"`monitor={monitor!r}` is not a metric fit produces; known: "
-                     f"{', '.join(sorted(set(vals) | set(train_means)))}.")
-        stop = False
-        if plateau_update is not None and controllers:
-            new_p = plateau_update(st.plateau, jnp.asarray(metric, _F32))
-            if bool(new_p.reduced):
-                reductions.append(step_now)
-            st = st.replace(plateau=new_p)
-        if es_update is not None and controllers:
-            new_e = es_update(st.early_stopping, jnp.asarray(metric, _F32))
-            if bool(new_e.improved):
-                best_step = step_now
-                if early_stopping.restore_best:
-                    best_snapshot = jax.tree_util.tree_map(
-                        jnp.copy, (st.params, st.model_state, st.opt_state))
-            st = st.replace(early_stopping=new_e)
-            stop = bool(new_e.stop)
-        ev_steps.append(step_now)
-        ev_vals.append(vals)
-        ev_time.append(elapsed())
-        ev_scale.append(float(st.plateau.scale) if st.plateau is not None else 1.0)
-        if writer is not None and vals:
-            writer(step_now, vals)
-        st_box = st
-        return stop
 
-    def maybe_checkpoint(st: TrainState, force: bool = False) -> None:
-        if manager is None:
-            return
-        s = int(st.step)
-        if force or (checkpoint_every is not None and s % checkpoint_every == 0):
-            if manager.latest_step() != s:
-                manager.save(st, s)
+class _Loop:
+    """Records, evaluation and controllers between chunks (host side)."""
 
-    def budget_left() -> float | None:
-        return None if time_budget is None else float(time_budget) - elapsed()
+    def __init__(self, s: _Setup):
+        self.s = s
+        self.state = _copy(s.state)     # fit never consumes the caller's arrays
+        self.train: list[dict[str, np.ndarray]] = []
+        self.steps: list[np.ndarray] = []
+        self.since_eval: list[dict[str, np.ndarray]] = []
+        self.ev_steps: list[int] = []
+        self.ev_vals: list[dict[str, float]] = []
+        self.ev_time: list[float] = []
+        self.ev_scale: list[float] = []
+        self.reductions: list[int] = []
+        self.stop_reason = "completed"
+        self.nonfinite_step: int | None = None
+        self.best_step: int | None = None
+        self.best: Any = None
+        self.start_step = int(self.state.step)
+        self.last_eval = self.start_step if s.resumed_from is not None else -1
+        self.rate: float | None = None           # seconds per update
+        self.bar = _progress_bar(s.progress, s.steps, self.start_step)
+        self._plateau = jax.jit(s.plateau.update) if s.plateau is not None else None
+        self._es = jax.jit(s.early_stopping.update) if s.early_stopping is not None else None
 
-    def clock_args(n_steps_hint: int):
-        if not time_clock:
-            return jnp.zeros([], _F32), jnp.zeros([], _F32)
-        c0 = elapsed() / float(time_budget) * horizon
-        r = 0.0 if rate is None else rate / float(time_budget) * horizon
-        return jnp.asarray(c0, _F32), jnp.asarray(r, _F32)
+    # -- time --------------------------------------------------------------------------------
 
-    def next_event(s: int) -> int:
-        """Steps until the next evaluation/checkpoint/end (a chunk ends there)."""
-        n = chunk_size
-        if steps is not None:
-            n = min(n, steps - s)
-        if valid_batches is not None or needs_monitor:
-            n = min(n, eval_every - (s % eval_every))
-        if checkpoint_every is not None:
-            n = min(n, checkpoint_every - (s % checkpoint_every))
-        left = budget_left()
-        if left is not None and rate is not None and rate > 0:
-            n = min(n, max(1, int(left / rate)))
+    def elapsed(self) -> float:
+        return self.s.clock() - self.s.t_start
+
+    def budget_left(self) -> float | None:
+        return None if self.s.time_budget is None else float(self.s.time_budget) - self.elapsed()
+
+    def clock_args(self):
+        s = self.s
+        if not s.plan.time_clock:
+            z = jnp.zeros([], _F32)
+            return z, z, jnp.zeros([], _I32)
+        c0 = self.elapsed() / float(s.time_budget) * s.horizon
+        r = 0.0 if self.rate is None else self.rate / float(s.time_budget) * s.horizon
+        return jnp.asarray(c0, _F32), jnp.asarray(r, _F32), jnp.asarray(s.horizon, _I32)
+
+    def next_event(self, step: int) -> int:
+        """Updates until the next evaluation / checkpoint / end (a chunk ends there)."""
+        s = self.s
+        n = s.chunk_size
+        if s.steps is not None:
+            n = min(n, s.steps - step)
+        if s.problem.valid is not None or s.needs_monitor:
+            n = min(n, s.eval_every - (step % s.eval_every))
+        if s.checkpoint_every is not None:
+            n = min(n, s.checkpoint_every - (step % s.checkpoint_every))
+        left = self.budget_left()
+        if left is not None and self.rate is not None and self.rate > 0:
+            n = min(n, max(1, int(left / self.rate)))
         return max(n, 1)
 
-    # fit never consumes the caller's arrays: the compiled chunks donate a private copy.
-    st_box = _unalias(state, copy_all=True)
-    alive = jnp.asarray(True)
+    # -- records -----------------------------------------------------------------------------
 
-    # ------------------------------------------------------------- main loop: in-memory
-    if in_memory:
-        fast_step = train_step_fn(loss_fn, optimizer, has_aux=has_aux, skip_nonfinite=False)
+    def record(self, ms: dict[str, np.ndarray], steps_done: np.ndarray) -> None:
+        self.train.append(ms)
+        self.steps.append(steps_done)
+        self.since_eval.append(ms)
+        if self.s.writer is not None and steps_done.size:
+            self.s.writer(int(steps_done[-1]) + 1, {k: float(np.mean(v)) for k, v in ms.items()
+                                                    if v.ndim == 1})
+        if self.bar is not None and steps_done.size:
+            self.bar.update(int(steps_done.size))
+            self.bar.set_postfix(loss=f"{float(ms['loss'][-1]):.4g}",
+                                 lr=f"{float(ms['lr'][-1]):.3g}")
 
-        def run_chunk(st, n, c0, cr):
-            st, ms = _array_chunk(st, jnp.asarray(n, _I32), data, data_key, c0, cr,
-                                  jnp.asarray(horizon, _I32), step_fn=fast_step,
-                                  chunk_size=chunk_size, batch_size=batch_size,
-                                  time_clock=time_clock)
-            return st, {k: v[:n] for k, v in jax.device_get(ms).items()}
+    def nonfinite(self, step: int, finite_loss: bool = False) -> None:
+        self.nonfinite_step = step
+        if finite_loss and self.s.user_divergence:
+            self.stop_reason = "diverged"
+            warnings.warn(f"fit: the smoothed loss diverged at step {step} (the divergence "
+                          f"controller); returning the state after {step} steps.",
+                          RuntimeWarning, stacklevel=4)
+            return
+        self.stop_reason = "nonfinite"
+        warnings.warn(f"fit: the loss or gradient became non-finite at step {step}; returning "
+                      f"the last finite state (after {step} steps).", RuntimeWarning,
+                      stacklevel=4)
 
+    def at_eval(self) -> bool:
+        s = self.s
+        return (s.problem.valid is not None or s.needs_monitor) and (
+            int(self.state.step) % s.eval_every == 0)
+
+    def evaluate(self, controllers: bool = True) -> bool:
+        """Evaluation + controllers; returns True to stop (early stopping)."""
+        s, st = self.s, self.state
+        step_now = int(st.step)
+        self.last_eval = step_now
+        vals: dict[str, float] = {}
+        if s.problem.valid is not None:
+            out = jax.device_get(_eval_jit(s.problem.model, st, s.problem.valid))
+            vals = {"val_" + k: float(v) for k, v in out.items()}
+        means = {}
+        if self.since_eval:
+            cat = {k: np.concatenate([m[k] for m in self.since_eval]) for k in self.since_eval[0]}
+            means = {k: float(np.mean(v)) for k, v in cat.items() if v.ndim == 1}
+        self.since_eval.clear()
+        stop = False
+        if s.needs_monitor and controllers:
+            metric = jnp.asarray(vals.get(s.monitor, means.get(s.monitor, np.nan)), _F32)
+            if self._plateau is not None:
+                new_p = self._plateau(st.plateau, metric)
+                if bool(new_p.reduced):
+                    self.reductions.append(step_now)
+                st = st.replace(plateau=new_p)
+            if self._es is not None:
+                new_e = self._es(st.early_stopping, metric)
+                if bool(new_e.improved):
+                    self.best_step = step_now
+                    if s.early_stopping.restore_best:
+                        self.best = _copy((st.params, st.model_state, st.opt_state))
+                st = st.replace(early_stopping=new_e)
+                stop = bool(new_e.stop)
+        self.ev_steps.append(step_now)
+        self.ev_vals.append(vals)
+        self.ev_time.append(self.elapsed())
+        self.ev_scale.append(float(st.plateau.scale) if st.plateau is not None else 1.0)
+        if s.writer is not None and vals:
+            s.writer(step_now, vals)
+        self.state = st
+        return stop
+
+    def maybe_checkpoint(self, force: bool = False) -> None:
+        s = self.s
+        if s.manager is None:
+            return
+        step = int(self.state.step)
+        if force or (s.checkpoint_every is not None and step % s.checkpoint_every == 0):
+            if s.manager.latest_step() != step:
+                s.manager.save(self.state, step)
+
+    def after_chunk(self) -> bool:
+        """Evaluation and checkpoint after a chunk; True to stop."""
+        if self.at_eval() and self.evaluate():
+            self.stop_reason = "early_stopping"
+            return True
+        self.maybe_checkpoint()
+        return False
+
+    # -- in-memory data ----------------------------------------------------------------------
+
+    def _chunk(self, n: int, clock) -> tuple[TrainState, dict[str, np.ndarray]]:
+        s = self.s
+        st, ms = _chunk_jit(s.plan, self.state, s.data, self.state.step,
+                            jnp.asarray(n, _I32), clock)
+        return st, {k: np.asarray(v)[:n] for k, v in jax.device_get(ms).items()}
+
+    def run_in_memory(self) -> None:
+        s = self.s
         while True:
-            s = int(st_box.step)
-            if steps is not None and s >= steps:
-                break
-            left = budget_left()
+            step = int(self.state.step)
+            if s.steps is not None and step >= s.steps:
+                return
+            left = self.budget_left()
             if left is not None and left <= 0:
-                stop_reason = "time_budget"
-                break
-            n = next_event(s)
-            c0, cr = clock_args(n)
-            t0 = clock()
-            new_state, ms = _user_errors(run_chunk, st_box, n, c0, cr)
-            t1 = clock()
-            rate = (t1 - t0) / n
-            finite = np.asarray(ms["finite"])
-            if not finite.all():
-                bad = int(np.argmin(finite))
-                # re-run the chunk up to the failing step: the last finite state, bit for bit
-                if bad > 0:
-                    st_box, ms = run_chunk(st_box, bad, c0, cr)
-                else:
-                    ms = {k: np.asarray(v)[:0] for k, v in ms.items()}
-                record({k: np.asarray(v) for k, v in ms.items()}, s + np.arange(bad))
-                nonfinite_step = s + bad
-                stop_reason = "nonfinite"
-                warnings.warn(f"fit: the loss or gradient became non-finite at step "
-                              f"{nonfinite_step}; returning the last finite state (after "
-                              f"{nonfinite_step} steps).", RuntimeWarning, stacklevel=2)
-                break
-            st_box = new_state
-            record({k: np.asarray(v) for k, v in ms.items()}, s + np.arange(n))
-            s = int(st_box.step)
-            at_eval = (valid_batches is not None or needs_monitor) and s % eval_every == 0
-            if at_eval and evaluate(st_box):
-                stop_reason = "early_stopping"
-                break
-            maybe_checkpoint(st_box)
-    # ------------------------------------------------------------- main loop: stream
-    else:
-        guarded = functools.partial(_guarded_step, step_fn=step_fn, time_clock=time_clock)
-        passes = epochs if epochs is not None else 1
+                self.stop_reason = "time_budget"
+                return
+            n = self.next_event(step)
+            clock = self.clock_args()
+            t0 = s.clock()
+            new, ms = self._chunk(n, clock)
+            self.rate = (s.clock() - t0) / n
+            ok = ms["finite"] & ~ms.get("diverged", np.zeros(n, bool))
+            if not ok.all():
+                # the run froze at its first bad update: the state is the last good one
+                bad = int(np.argmin(ok))
+                self.state = new
+                self.record({k: v[:bad] for k, v in ms.items()}, step + np.arange(bad))
+                self.nonfinite(step + bad, finite_loss=bool(np.isfinite(ms["loss"][bad])))
+                return
+            self.state = new
+            self.record(ms, step + np.arange(n))
+            if self.after_chunk():
+                return
+
+    # -- a stream of batches -----------------------------------------------------------------
+
+    def run_stream(self) -> None:
+        s = self.s
+        passes = s.epochs if s.epochs is not None else 1
         pending: list[tuple[int, dict[str, jax.Array]]] = []
-        checked_monitor = False
+        alive = jnp.asarray(True)
+        host_step = int(self.state.step)
+        t_flush = s.clock()
+        self.state = _copy(self.state)          # donated below
 
         def flush() -> bool:
-            """Pulls pending metrics to the host; returns False if a step was non-finite."""
-            nonlocal nonfinite_step, stop_reason
             if not pending:
                 return True
             host = jax.device_get([m for _, m in pending])
             first = pending[0][0]
             pending.clear()
-            fin = np.array([bool(m["finite"]) for m in host])
-            good = int(np.argmin(fin)) if not fin.all() else len(host)
-            cat = {k: np.asarray([m[k] for m in host[:good]]) for k in host[0]}
-            record(cat, first + np.arange(good))
+            ok = np.array([bool(m["finite"]) and not bool(m.get("diverged", False))
+                           for m in host])
+            good = int(np.argmin(ok)) if not ok.all() else len(host)
+            self.record({k: np.asarray([m[k] for m in host[:good]]) for k in host[0]},
+                        first + np.arange(good))
             if good < len(host):
-                nonfinite_step = first + good
-                stop_reason = "nonfinite"
-                warnings.warn(f"fit: the loss or gradient became non-finite at step "
-                              f"{nonfinite_step}; returning the last finite state.",
-                              RuntimeWarning, stacklevel=3)
+                self.nonfinite(first + good)
                 return False
             return True
 
-        done = False
         exhausted = False
-        host_step = int(st_box.step)
-        t_flush = clock()
         for _ in range(passes):
-            it = iter(data)
-            try:
-                nxt = jax.device_put(next(it))
-            except StopIteration:
-                break
+            it = iter(s.problem.train)
+            nxt = _next(it)
             while nxt is not None:
-                s = host_step
-                if steps is not None and s >= steps:
-                    done = True
+                if s.steps is not None and host_step >= s.steps:
                     break
-                left = budget_left()
+                left = self.budget_left()
                 if left is not None and left <= 0:
-                    stop_reason = "time_budget"
-                    done = True
+                    self.stop_reason = "time_budget"
                     break
                 batch = nxt
-                if not checked_monitor and needs_monitor:
-                    train_names = set(_user_errors(jax.eval_shape, step_fn, st_box, batch)[1])
-                    if needs_monitor and not monitor.startswith("val_") and (
-                            monitor not in train_names):
-                        fail(_FN, f"`monitor={monitor!r}` is not a metric fit produces; known: "
-                             f"{', '.join(sorted(eval_names | train_names))}.")
-                    checked_monitor = True
                 sched = jnp.zeros([], _I32)
-                if time_clock:
-                    sched = jnp.asarray(min(horizon, int(elapsed() / float(time_budget)
-                                                         * horizon)), _I32)
-                st_box, alive, m = _user_errors(guarded, st_box, alive, batch, sched)
-                pending.append((s, m))
-                host_step = s + 1
-                try:
-                    nxt = jax.device_put(next(it))  # overlaps with the step running on device
-                except StopIteration:
-                    nxt = None
-                boundary = (len(pending) >= chunk_size or host_step % eval_every == 0 or (
-                    checkpoint_every is not None and host_step % checkpoint_every == 0)
+                if s.plan.time_clock:
+                    sched = jnp.asarray(min(s.horizon, int(self.elapsed() / float(s.time_budget)
+                                                           * s.horizon)), _I32)
+                self.state, alive, m = _traced(_stream_jit, s.plan, self.state, alive, batch,
+                                               sched)
+                pending.append((host_step, m))
+                host_step += 1
+                nxt = _next(it)     # overlaps with the update running on the device
+                boundary = (len(pending) >= s.chunk_size or host_step % s.eval_every == 0 or (
+                    s.checkpoint_every is not None and host_step % s.checkpoint_every == 0)
                     or nxt is None)
                 if boundary:
                     n_done = len(pending)
                     ok = flush()
-                    t_now = clock()
-                    rate = (t_now - t_flush) / max(n_done, 1)
+                    t_now = s.clock()
+                    self.rate = (t_now - t_flush) / max(n_done, 1)
                     t_flush = t_now
                     if not ok:
-                        done = True
-                        break
-                    if (valid_batches is not None or needs_monitor) and (
-                            host_step % eval_every == 0):
-                        if evaluate(st_box):
-                            stop_reason = "early_stopping"
-                            done = True
-                            break
-                    maybe_checkpoint(st_box)
-            if done:
-                break
+                        return
+                    if (s.problem.valid is not None or s.needs_monitor) and (
+                            host_step % s.eval_every == 0) and self.evaluate():
+                        self.stop_reason = "early_stopping"
+                        return
+                    self.maybe_checkpoint()
+            else:
+                continue
+            break
         else:
             exhausted = True
-        if not flush() and stop_reason != "nonfinite":
-            stop_reason = "nonfinite"
-        if exhausted and steps is not None and int(st_box.step) < steps and (
-                stop_reason == "completed"):
-            stop_reason = "data_exhausted"
+        if not flush():
+            return
+        if exhausted and s.steps is not None and int(self.state.step) < s.steps and (
+                self.stop_reason == "completed"):
+            self.stop_reason = "data_exhausted"
 
-    # ------------------------------------------------------------- wrap up
-    final_step = int(st_box.step)
-    if valid_batches is not None and last_eval_step != final_step and (
-            stop_reason in ("completed", "time_budget", "data_exhausted")) and (
-            final_step > start_step):
+
+def _next(it):
+    try:
+        return jax.device_put(next(it))
+    except StopIteration:
+        return None
+
+
+def _traced(call, *args):
+    """Runs a compiled call; errors raised while tracing user code become fit errors."""
+    try:
+        return call(*args)
+    except (ValueError, TypeError) as e:
+        if str(e).startswith(("loss_fn:", "fit:", "eval_fn:", "train_step:")):
+            raise
+        fail(_FN, f"calling `loss_fn` on a batch failed: {type(e).__name__}: "
+             f"{shorten(str(e), 600)}", hint="Check that loss_fn(params, batch) matches the "
+             "structure of `data` (a batch has the structure of `data`).", error=TypeError)
+
+
+# --------------------------------------------------------------------------------------------
+# The end
+
+
+def _finish(loop: _Loop) -> tuple[TrainState, History]:
+    s = loop.s
+    final = int(loop.state.step)
+    if s.problem.valid is not None and loop.last_eval != final and (
+            loop.stop_reason in ("completed", "time_budget", "data_exhausted")) and (
+            final > loop.start_step):
         # recorded only: controllers step on the regular evaluation schedule, so that a run
         # split in two (checkpoint, resume) steps them exactly like an uninterrupted one
-        evaluate(st_box, controllers=False)
-    if (early_stopping is not None and early_stopping.restore_best
-            and best_snapshot is not None):
-        params, model_state, opt_state = best_snapshot
-        st_box = st_box.replace(params=params, model_state=model_state, opt_state=opt_state)
-    if manager is not None:
-        maybe_checkpoint(st_box, force=True)
-        manager.close()
-    if bar is not None:
-        bar.close()
-
-    train = ({k: np.concatenate([m[k] for m in recs_m]) for k in recs_m[0]} if recs_m
-             else {k: np.zeros([0], _F32) for k in ("loss", "lr", "grad_norm", "update_norm",
-                                                   "finite")})
-    eval_keys = sorted({k for v in ev_vals for k in v})
+        loop.evaluate(controllers=False)
+    if s.early_stopping is not None and s.early_stopping.restore_best and loop.best is not None:
+        params, model_state, opt_state = loop.best
+        loop.state = loop.state.replace(params=params, model_state=model_state,
+                                        opt_state=opt_state)
+    if s.manager is not None:
+        try:
+            loop.maybe_checkpoint(force=True)
+        finally:
+            s.manager.close()
+    if loop.bar is not None:
+        loop.bar.close()
+    if not s.user_divergence:
+        # the default non-finite guard is fit's business, not part of the user's state
+        loop.state = loop.state.replace(divergence=None)
+    if loop.train:
+        train = {k: np.concatenate([m[k] for m in loop.train]) for k in loop.train[0]
+                 if s.user_divergence or k not in ("smoothed", "diverged")}
+    else:
+        train = {k: np.zeros([0], _F32) for k in STEP_METRICS}
+    eval_keys = sorted({k for v in loop.ev_vals for k in v})
     history = History(
-        steps=(np.concatenate(recs_steps).astype(np.int64) if recs_steps
+        steps=(np.concatenate(loop.steps).astype(np.int64) if loop.steps
                else np.zeros([0], np.int64)),
         train=train,
-        eval_steps=np.asarray(ev_steps, np.int64),
-        eval={k: np.asarray([v.get(k, np.nan) for v in ev_vals], _F32) for k in eval_keys},
-        eval_time=np.asarray(ev_time, np.float64),
-        reductions=np.asarray(reductions, np.int64),
-        lr_scale=np.asarray(ev_scale, _F32),
-        stop_reason=stop_reason, nonfinite_step=nonfinite_step, best_step=best_step,
-        resumed_from=resumed_from, elapsed=elapsed())
-    return st_box, history
+        eval_steps=np.asarray(loop.ev_steps, np.int64),
+        eval={k: np.asarray([v.get(k, np.nan) for v in loop.ev_vals], _F32) for k in eval_keys},
+        eval_time=np.asarray(loop.ev_time, np.float64),
+        reductions=np.asarray(loop.reductions, np.int64),
+        lr_scale=np.asarray(loop.ev_scale, _F32),
+        stop_reason=loop.stop_reason, nonfinite_step=loop.nonfinite_step,
+        best_step=loop.best_step, resumed_from=s.resumed_from, elapsed=loop.elapsed(),
+        task=s.problem.name)
+    return loop.state, history
 
+
+def fit(loss_fn: Callable[..., Any] | None, optimizer: optax.GradientTransformation,
+        state: Any, data: Any = None, *, steps: int | None = None,
+        epochs: int | None = None, batch_size: int | None = None, key: Any = None,
+        has_aux: bool = False, valid_data: Any = None,
+        eval_fn: Callable[..., Any] | None = None, eval_every: int | None = None,
+        chunk_size: int = 256, progress: bool = True,
+        writer: Callable[[int, dict[str, float]], None] | None = None,
+        plateau: Any = None, early_stopping: Any = None, divergence: Any = None,
+        monitor: str = "val_loss", time_budget: float | None = None,
+        schedule_clock: str = "step", schedule_horizon: int | None = None,
+        clock: Callable[[], float] = time.monotonic, checkpoint_dir: str | None = None,
+        checkpoint_every: int | None = None) -> tuple[TrainState, History]:
+    """Trains a model with the training kernel in scan-fused chunks; returns ``(state, history)``.
+
+    Model (``state``): a :class:`TrainState` (continued), parameters (a pytree),
+    :class:`jaxlr.Variables` (parameters + model state), an init function (``key`` initialises
+    it), a flax nnx Module (``loss_fn(model, batch)``; get the trained module back with
+    :func:`jaxlr.engine.trained_module`) or a :class:`jaxlr.Task` (``loss_fn=None`` uses the
+    task's loss, ``data`` defaults to its training split). The loss convention is the one of
+    :mod:`jaxlr.engine`.
+
+    Data:
+      * **in memory**: an array, tuple, dict (any pytree but a list) of arrays sharing the
+        leading example axis. Each epoch is a fresh permutation drawn on device from ``key``
+        (``fold_in(key, epoch)``); batches of ``batch_size`` are gathered on device inside the
+        compiled loop; the partial last batch of an epoch is dropped (PyTorch
+        ``drop_last=True``). The data order is a pure function of ``(key, step)``, so a resumed
+        run sees exactly the batches of an uninterrupted one, and a finder candidate or a sweep
+        trial with the same key trains on exactly these batches.
+      * **a stream**: any other iterable of batches (a list of batches, a generator, a
+        ``DataLoader``); the next batch is fetched and copied to the device while the current
+        step runs. ``epochs`` re-iterates it; it is consumed from its current position when
+        resuming.
+
+    Steps: ``steps`` is the *total* number of train steps (``state.step`` counts them, so a
+    resumed state continues to ``steps``); ``epochs`` (in-memory data) is converted with the
+    number of full batches per epoch. Without either, a stream runs until exhausted and
+    in-memory data until ``time_budget``.
+
+    Evaluation: every ``eval_every`` steps (default: each epoch of in-memory data, else every
+    ``chunk_size`` steps) and at the end (the final evaluation is recorded but does not step
+    the controllers, so a run split by a checkpoint controls exactly like an uninterrupted
+    one), ``eval_fn`` (default ``loss_fn``; a scalar or a dict of scalars) runs on
+    ``valid_data`` (one batch, or a list of batches averaged by size); results are recorded as
+    ``val_<name>``.
+
+    Control:
+      * ``plateau=jaxlr.reduce_on_plateau(...)`` is updated with ``monitor`` at each evaluation;
+        its scale multiplies every update (and ``current_lr``); reductions go to
+        ``History.reductions``.
+      * ``early_stopping=jaxlr.early_stopping(...)`` stops training when it triggers and, with
+        ``restore_best``, returns the parameters (and model state) of the best evaluation.
+      * ``divergence=jaxlr.controllers.divergence(...)`` stops when the smoothed loss rises
+        far above its best (the finders' rule), as if the loss were not finite.
+      * ``monitor``: ``"val_<name>"`` of an evaluation metric, or a train metric name (its mean
+        since the previous evaluation). An unknown name is an error before training.
+      * A non-finite loss or gradient stops training; the returned state is the last finite
+        one and ``History.nonfinite_step`` is the failing step.
+      * ``time_budget`` (seconds, measured with ``clock`` from the start of ``fit``,
+        compilation included) stops training when spent. With ``schedule_clock="time"`` the
+        learning-rate schedule is evaluated at ``progress = elapsed / time_budget`` mapped onto
+        its horizon (``jaxlr.schedules.horizon(schedule)`` or ``schedule_horizon``), so
+        "cosine over 10 minutes" holds however fast the machine is. Inside a chunk, elapsed
+        time is extrapolated from the previous chunk's speed; ``clock`` is injectable for
+        deterministic tests.
+
+    Checkpoints: with ``checkpoint_dir``, the latest checkpoint there (if any) is restored
+    first, and the state is saved every ``checkpoint_every`` steps and at the end (orbax).
+    Resuming is bit-exact for in-memory data: 2N steps equal N steps, a restart (new process),
+    and N more. The early-stopping "best parameters" are not checkpointed.
+
+    Args:
+      loss_fn: the loss (see :mod:`jaxlr.engine`); ``None`` with a Task.
+      optimizer: a built optax / jaxlr optimizer (the state was, or will be, created with it).
+      state: see "Model" above.
+      data: see above.
+      steps, epochs, batch_size: see above.
+      key: a ``jax.random.key`` or an int seed: shuffles in-memory data (default: the state's
+        key), initialises an init function, and is the state's key for a loss taking ``key``.
+      has_aux: ``loss_fn`` returns ``(loss, aux)``.
+      valid_data, eval_fn, eval_every: evaluation (see above).
+      chunk_size: maximum number of steps fused in one compiled call (also the progress-bar
+        and writer granularity).
+      progress: show a tqdm bar (only on a TTY or in a notebook).
+      writer: ``writer(step, scalars)`` called with the chunk's mean train metrics and with
+        each evaluation (e.g. a TensorBoard ``SummaryWriter`` wrapper); host side only.
+      plateau, early_stopping, divergence, monitor, time_budget, schedule_clock,
+        schedule_horizon, clock: see above.
+      checkpoint_dir, checkpoint_every: see above.
+
+    Returns:
+      ``(state, history)``: the final :class:`TrainState` and a :class:`History`.
+
+    Raises:
+      ValueError / TypeError: bad arguments (named in the message), detected before training.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp, jaxlr
+      >>> x = jnp.linspace(-1, 1, 64)[:, None]
+      >>> loss_fn = lambda p, b: jnp.mean((b[0] @ p - b[1]) ** 2)
+      >>> opt = jaxlr.adam(0.1)
+      >>> state, hist = jaxlr.fit(loss_fn, opt, jnp.zeros((1, 1)), (x, 3 * x), steps=100,
+      ...                         batch_size=16, key=jax.random.key(0), progress=False)
+      >>> int(state.step), hist.stop_reason, bool(hist.train["loss"][-1] < 1e-2)
+      (100, 'completed', True)
+    """
+    t_start = clock() if callable(clock) else 0.0
+    setup = _prepare(loss_fn, optimizer, state, data, steps=steps, epochs=epochs,
+                     batch_size=batch_size, key=key, has_aux=has_aux, valid_data=valid_data,
+                     eval_fn=eval_fn, eval_every=eval_every, chunk_size=chunk_size,
+                     progress=progress, writer=writer, plateau=plateau,
+                     early_stopping=early_stopping, divergence=divergence, monitor=monitor,
+                     time_budget=time_budget, schedule_clock=schedule_clock,
+                     schedule_horizon=schedule_horizon, clock=clock,
+                     checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every,
+                     t_start=t_start)
+    loop = _Loop(setup)
+    try:
+        if setup.problem.in_memory:
+            _traced(loop.run_in_memory)
+        else:
+            loop.run_stream()
+    except BaseException:
+        if setup.manager is not None:
+            setup.manager.close()
+        raise
+    return _finish(loop)

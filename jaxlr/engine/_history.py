@@ -27,6 +27,7 @@ class History:
       best_step: ``eval_steps`` value of the best monitored evaluation (early stopping).
       resumed_from: step restored from a checkpoint (else ``None``).
       elapsed: total seconds of the run (its ``clock``).
+      task: a short description of the problem (plot titles).
     """
 
     steps: np.ndarray
@@ -41,6 +42,7 @@ class History:
     best_step: int | None = None
     resumed_from: int | None = None
     elapsed: float = 0.0
+    task: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict (lists of Python numbers)."""

@@ -1,27 +1,21 @@
-"""Train state and compiled train/eval steps.
+"""The train state and the one train step every training run in jaxlr is made of.
 
 A :class:`TrainState` is a pytree (``step``, ``params``, ``opt_state``, optional ``model_state``,
 ``key`` and controller states), so it can be passed through ``jit``, carried by ``lax.scan``,
-stacked for ``vmap`` (a population) and checkpointed. :func:`train_step_fn` is the pure step
-(usable inside ``scan``/``vmap``); :func:`make_train_step` is the same step jitted with buffer
-donation.
+stacked for ``vmap`` (a population) and checkpointed. :func:`train_step` is the step of the
+training kernel (:mod:`jaxlr.engine._run`): ``fit``, every finder candidate and every sweep trial
+run exactly this function. :func:`train_step_fn` / :func:`make_train_step` expose it for your own
+loops.
 
-Loss-function convention:
-
-* ``loss_fn(params, batch) -> loss`` (a scalar), or ``-> (loss, aux)`` with ``has_aux=True``;
-  a dict ``aux`` of scalars is merged into the step metrics.
-* If the state has a ``model_state`` (e.g. Flax ``batch_stats``):
-  ``loss_fn(params, model_state, batch) -> (loss, new_model_state)``, or
-  ``-> (loss, (new_model_state, aux))`` with ``has_aux=True``.
-* If ``loss_fn`` has a keyword parameter named ``key``, it receives a per-step PRNG key
-  ``jax.random.fold_in(state.key, state.step)`` (dropout, noise); resuming is then bit-exact.
+The loss convention is documented in :mod:`jaxlr.engine._problem` (``loss_fn(params, batch)``,
+``loss_fn(params, model_state, batch) -> (loss, new_model_state)``, ``has_aux``, a ``key``
+keyword for per-update randomness: ``fold_in(state.key, state.step)``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import inspect
 from typing import Any, Callable
 
 import jax
@@ -29,15 +23,20 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxlr.optim import _optimizers as _opt
-from jaxlr._utils._validation import fail
+from jaxlr import optim as _opt
+from jaxlr.controllers import divergence_update
+from jaxlr._utils._static import ByValue
+from jaxlr._utils._validation import fail, shorten
+from jaxlr.engine._problem import Model, _accepts_key, _check_params
 
 __all__ = [
     "TrainState",
+    "train_step",
     "train_step_fn",
     "make_train_step",
     "eval_step_fn",
     "make_eval_step",
+    "STEP_METRICS",
 ]
 
 _F32 = np.dtype("float32")
@@ -50,7 +49,7 @@ STEP_METRICS = ("loss", "lr", "grad_norm", "update_norm", "finite")
 @functools.partial(
     jax.tree_util.register_dataclass,
     data_fields=["step", "params", "opt_state", "model_state", "key", "plateau",
-                 "early_stopping"],
+                 "early_stopping", "divergence"],
     meta_fields=[])
 @dataclasses.dataclass(frozen=True)
 class TrainState:
@@ -62,9 +61,12 @@ class TrainState:
       opt_state: the optimizer state (hyperparameters included, see :func:`jaxlr.hyperparams`).
       model_state: non-trained model variables (e.g. Flax ``batch_stats``) or ``None``.
       key: a PRNG key for per-step randomness (see the loss convention) or ``None``.
-      plateau: the state of ``fit``'s reduce-on-plateau controller (its ``scale`` multiplies
-        every update) or ``None``.
-      early_stopping: the state of ``fit``'s early-stopping controller or ``None``.
+      plateau: the state of a reduce-on-plateau controller (its ``scale`` multiplies every
+        update) or ``None``.
+      early_stopping: the state of an early-stopping controller or ``None``; once it has
+        stopped, the train step leaves the state unchanged.
+      divergence: the state of a divergence controller (:func:`jaxlr.controllers.divergence`)
+        or ``None``; once diverged, the train step leaves the state unchanged.
     """
 
     step: jax.Array
@@ -74,11 +76,12 @@ class TrainState:
     key: Any = None
     plateau: Any = None
     early_stopping: Any = None
+    divergence: Any = None
 
     @classmethod
     def create(cls, params: Any, optimizer: optax.GradientTransformation, *,
                key: jax.Array | None = None, model_state: Any = None, plateau: Any = None,
-               early_stopping: Any = None) -> "TrainState":
+               early_stopping: Any = None, divergence: Any = None) -> "TrainState":
         """Initial state: ``optimizer.init(params)``, step 0.
 
         Args:
@@ -90,6 +93,7 @@ class TrainState:
           plateau: optional reduce-on-plateau controller (``jaxlr.reduce_on_plateau``); its
             initial state is stored.
           early_stopping: optional early-stopping controller (``jaxlr.early_stopping``).
+          divergence: optional divergence controller (``jaxlr.controllers.divergence``).
 
         Examples:
           >>> import jax, jax.numpy as jnp, jaxlr
@@ -98,104 +102,52 @@ class TrainState:
           (0, 0.001...)
         """
         fn = "TrainState.create"
-        if not hasattr(optimizer, "init") or not hasattr(optimizer, "update"):
-            fail(fn, f"`optimizer` must be an optax GradientTransformation; got "
-                 f"optimizer={optimizer!r}.", hint="e.g. jaxlr.adam(1e-3).", error=TypeError)
-        _opt.check_params(fn, params)
+        check_optimizer(fn, optimizer)
+        _check_params(fn, params)
         if key is not None and not isinstance(key, jax.Array):
-            fail(fn, f"`key` must be a PRNG key (jax.random.key(0)); got key={key!r}.",
+            fail(fn, f"`key` must be a PRNG key (jax.random.key(0)); got key={shorten(key)}.",
                  error=TypeError)
         return cls(step=jnp.zeros([], _I32), params=params, opt_state=optimizer.init(params),
                    model_state=model_state, key=key,
-                   plateau=None if plateau is None else _controller(fn, "plateau",
-                                                                    plateau).init(),
-                   early_stopping=None if early_stopping is None else _controller(
-                       fn, "early_stopping", early_stopping).init())
+                   plateau=_ctrl_init(fn, "plateau", plateau),
+                   early_stopping=_ctrl_init(fn, "early_stopping", early_stopping),
+                   divergence=_ctrl_init(fn, "divergence", divergence))
 
     def replace(self, **changes: Any) -> "TrainState":
         """A copy with some fields replaced."""
         return dataclasses.replace(self, **changes)
 
 
-def _controller(fn: str, name: str, ctrl: Any) -> Any:
+def check_optimizer(fn: str, optimizer: Any) -> None:
+    if not (hasattr(optimizer, "init") and hasattr(optimizer, "update")):
+        fail(fn, f"`optimizer` must be an optax GradientTransformation; got "
+             f"optimizer={shorten(optimizer)}.", hint="e.g. jaxlr.adam(1e-3).", error=TypeError)
+
+
+def check_controller(fn: str, name: str, ctrl: Any) -> Any:
+    """A controller of the right kind (``plateau``, ``early_stopping``, ``divergence``)."""
+    if ctrl is None:
+        return None
+    builder = {"plateau": "reduce_on_plateau", "early_stopping": "early_stopping",
+               "divergence": "controllers.divergence"}[name]
     if not (hasattr(ctrl, "init") and hasattr(ctrl, "update")):
-        fail(fn, f"`{name}` must be a jaxlr controller (with init/update); got {name}={ctrl!r}.",
-             hint=f"e.g. {name}=jaxlr.{'reduce_on_plateau' if name == 'plateau' else name}(...).",
+        fail(fn, f"`{name}` must be a jaxlr controller (with init/update); got "
+             f"{name}={shorten(ctrl)}.", hint=f"e.g. {name}=jaxlr.{builder}(...).",
              error=TypeError)
+    got = getattr(ctrl, "kind", name)
+    if got != name:
+        fail(fn, f"`{name}` must be a {name} controller; got a {got!r} controller.",
+             hint=f"{name}=jaxlr.{builder}(...).")
     return ctrl
 
 
-def _accepts_key(fn: Callable[..., Any]) -> bool:
-    try:
-        sig = inspect.signature(fn)
-    except (TypeError, ValueError):
-        return False
-    p = sig.parameters.get("key")
-    return p is not None and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+def _ctrl_init(fn: str, name: str, ctrl: Any) -> Any:
+    ctrl = check_controller(fn, name, ctrl)
+    return None if ctrl is None else ctrl.init()
 
 
-def _split_output(fn: str, out: Any, has_aux: bool, with_model_state: bool):
-    """``(loss, new_model_state, aux)`` from a loss function's output."""
-    if with_model_state:
-        if not (isinstance(out, tuple) and len(out) == 2):
-            fail(fn, "with a model_state, `loss_fn(params, model_state, batch)` must return "
-                 f"(loss, new_model_state); got {type(out).__name__}.", error=TypeError)
-        loss, rest = out
-        if has_aux:
-            if not (isinstance(rest, tuple) and len(rest) == 2):
-                fail(fn, "with a model_state and has_aux=True, `loss_fn` must return "
-                     "(loss, (new_model_state, aux)).", error=TypeError)
-            ms, aux = rest
-        else:
-            ms, aux = rest, None
-        return loss, ms, aux
-    if has_aux:
-        if not (isinstance(out, tuple) and len(out) == 2):
-            fail(fn, "with has_aux=True, `loss_fn` must return (loss, aux); got "
-                 f"{type(out).__name__}.", error=TypeError)
-        return out[0], None, out[1]
-    if isinstance(out, (tuple, list)):
-        fail(fn, f"`loss_fn` returned a {type(out).__name__} of {len(out)} items; a scalar "
-             "loss is expected.", hint="If it returns (loss, aux), pass has_aux=True.",
-             error=TypeError)
-    return out, None, None
-
-
-def _check_loss(fn: str, loss: Any) -> jax.Array:
-    shape = jnp.shape(loss)
-    if shape != ():
-        fail(fn, f"`loss_fn` must return a scalar loss; got an array of shape {shape}.",
-             hint="Reduce it, e.g. with jnp.mean(...).")
-    dtype = jnp.result_type(loss)
-    if not jnp.issubdtype(dtype, jnp.floating):
-        fail(fn, f"`loss_fn` must return a floating-point scalar; got dtype {dtype}.",
-             error=TypeError)
-    return loss
-
-
-def _call_loss(fn: str, loss_fn: Callable[..., Any], has_aux: bool, takes_key: bool,
-               state: TrainState, params: Any, batch: Any):
-    kwargs = {}
-    if takes_key:
-        if state.key is None:
-            fail(fn, "`loss_fn` takes a `key` argument but the TrainState has key=None.",
-                 hint="Create the state with TrainState.create(..., key=jax.random.key(0)).",
-                 error=TypeError)
-        kwargs["key"] = jax.random.fold_in(state.key, state.step)
-    if state.model_state is None:
-        out = loss_fn(params, batch, **kwargs)
-    else:
-        out = loss_fn(params, state.model_state, batch, **kwargs)
-    loss, ms, aux = _split_output(fn, out, has_aux, state.model_state is not None)
-    return _check_loss(fn, loss), ms, aux
-
-
-def _aux_metrics(aux: Any) -> dict[str, jax.Array]:
-    if aux is None:
-        return {}
-    if isinstance(aux, dict) and all(jnp.shape(v) == () for v in aux.values()):
-        return {str(k): v for k, v in aux.items()}
-    return {"aux": aux}
+# --------------------------------------------------------------------------------------------
+# The step.
 
 
 def _plateau_scale(state: TrainState) -> jax.Array | None:
@@ -204,14 +156,135 @@ def _plateau_scale(state: TrainState) -> jax.Array | None:
     return jnp.asarray(state.plateau.scale, _F32)
 
 
+def _lr_metric(state: TrainState, scale: jax.Array | None) -> jax.Array:
+    if not _opt.has_hyperparams(state.opt_state):
+        return jnp.full([], jnp.nan, _F32)
+    lr = _opt.current_lr(state.opt_state)
+    return lr if scale is None else lr * scale
+
+
+def step_key(state: TrainState) -> jax.Array | None:
+    """The PRNG key of the next update: ``fold_in(state.key, state.step)``."""
+    return None if state.key is None else jax.random.fold_in(state.key, state.step)
+
+
+def train_step(model: Model, update: Callable[..., Any], state: TrainState, batch: Any, *,
+               freeze: bool = True, extra_args: bool = False,
+               ) -> tuple[TrainState, dict[str, jax.Array]]:
+    """One optimizer update of one run: THE step of every training run in jaxlr.
+
+    ``update`` is the optimizer's ``update`` function (its hyperparameters, for jaxlr
+    optimizers, live in ``state.opt_state``). Transformations with extra arguments
+    (``optax.GradientTransformationExtraArgs``, e.g. natural gradient, a plateau adapter) receive
+    ``batch=`` and ``value=`` (the batch loss).
+
+    An update is skipped when the loss or the gradient is not finite, when the early-stopping
+    controller has stopped, or when the divergence controller has flagged the run: with
+    ``freeze=True`` the state is then returned unchanged (a select fused into the update; under
+    ``vmap`` each lane freezes on its own and never changes another lane). ``freeze=False``
+    applies every update (a run whose record after a bad update is discarded anyway).
+
+    Returns ``(state, metrics)``: ``loss`` (before the update), ``lr`` (the rate this update
+    used, schedule value x plateau scale; NaN for optimizers that do not keep it in their
+    state), ``grad_norm``, ``update_norm``, ``finite`` (bool), with a divergence controller
+    ``smoothed`` and ``diverged``, plus the entries of a dict ``aux``.
+    """
+    key = step_key(state) if model.takes_key else None
+    if model.takes_key and state.key is None:
+        fail("train_step", "`loss_fn` takes a `key` argument but the TrainState has key=None.",
+             hint="Give the run a key (fit(key=...), TrainState.create(..., key=...)).",
+             error=TypeError)
+
+    def f(p):
+        loss, ms, aux = model.loss(p, state.model_state, batch, key)
+        return loss, (ms, aux)
+
+    (loss, (ms, aux)), grads = jax.value_and_grad(f, has_aux=True)(state.params)
+    scale = _plateau_scale(state)
+    lr = _lr_metric(state, scale)
+    grad_norm = optax.tree.norm(grads).astype(_F32)
+    finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+    metrics = {"loss": loss, "lr": lr, "grad_norm": grad_norm}
+    go = finite
+    divergence = state.divergence
+    if divergence is not None:
+        divergence = divergence_update(divergence, loss)
+        metrics["smoothed"] = divergence.smoothed
+        metrics["diverged"] = divergence.diverged
+        go = go & ~divergence.diverged
+    stopped = getattr(state.early_stopping, "stop", None)
+    if stopped is not None:
+        go = go & ~stopped
+
+    def apply(st: TrainState) -> tuple[TrainState, jax.Array]:
+        kw = {"batch": batch, "value": loss} if extra_args else {}
+        updates, opt_state = update(grads, st.opt_state, st.params, **kw)
+        if scale is not None:
+            updates = jax.tree_util.tree_map(lambda u: u * scale.astype(u.dtype), updates)
+        params = optax.apply_updates(st.params, updates)
+        params = jax.tree_util.tree_map(lambda new, old: new.astype(old.dtype), params,
+                                        st.params)
+        new = st.replace(step=optax.safe_increment(st.step), params=params,
+                         opt_state=opt_state, model_state=ms)
+        return new, optax.tree.norm(updates).astype(_F32)
+
+    new, update_norm = apply(state)
+    if freeze:
+        # a select fused into the update (no branch): the arithmetic of the update is the
+        # same whether or not the run can be frozen, so every run rounds alike
+        new = jax.tree_util.tree_map(lambda a, b: jnp.where(go, a, b), new, state)
+        update_norm = jnp.where(go, update_norm, jnp.zeros([], _F32))
+    if divergence is not None:
+        new = new.replace(divergence=divergence)
+    metrics.update(update_norm=update_norm, finite=finite)
+    metrics.update(aux)
+    return new, metrics
+
+
+def is_extra_args(optimizer: Any) -> bool:
+    return isinstance(optimizer, optax.GradientTransformationExtraArgs)
+
+
+# --------------------------------------------------------------------------------------------
+# Public step builders for your own loops.
+
+
+def _model_for(loss_fn: Callable[..., Any], has_aux: bool, with_model_state: bool) -> Model:
+    return Model(loss_fn=loss_fn, has_aux=bool(has_aux), with_model_state=with_model_state,
+                 takes_key=_accepts_key(loss_fn))
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class _TrainStep(ByValue):
+    """The pure step as a callable compared by value (compiled programs are reused)."""
+
+    loss_fn: Callable[..., Any]
+    optimizer: optax.GradientTransformation
+    has_aux: bool
+    skip_nonfinite: bool
+
+    def __jaxlr_value_key__(self) -> Any:
+        return (self.loss_fn, self.optimizer.update, self.has_aux, self.skip_nonfinite)
+
+
+    def __call__(self, state: TrainState, batch: Any) -> tuple[TrainState, dict[str, jax.Array]]:
+        if not isinstance(state, TrainState):
+            fail("train_step", f"`state` must be a jaxlr.TrainState; got "
+                 f"{type(state).__name__}.", hint="Create it with "
+                 "jaxlr.TrainState.create(params, optimizer).", error=TypeError)
+        model = _model_for(self.loss_fn, self.has_aux, state.model_state is not None)
+        return train_step(model, self.optimizer.update, state, batch,
+                          freeze=self.skip_nonfinite, extra_args=is_extra_args(self.optimizer))
+
+
 def train_step_fn(loss_fn: Callable[..., Any], optimizer: optax.GradientTransformation, *,
                   has_aux: bool = False, skip_nonfinite: bool = True,
                   ) -> Callable[[TrainState, Any], tuple[TrainState, dict[str, jax.Array]]]:
     """The pure (un-jitted) train step ``step(state, batch) -> (state, metrics)``.
 
-    Usable inside ``jit``, ``lax.scan`` and ``vmap`` (a batched :class:`TrainState` trains a
-    population; lanes are independent). :func:`make_train_step` is this step jitted with buffer
-    donation.
+    This is :func:`train_step`, the step every jaxlr training run is made of, bound to a loss
+    and an optimizer. Usable inside ``jit``, ``lax.scan`` and ``vmap`` (a batched
+    :class:`TrainState` trains a population; lanes are independent).
 
     Metrics (float32 scalars): ``loss`` (before the update), ``lr`` (the rate this update used:
     schedule value x plateau scales), ``grad_norm`` (global norm of the raw gradient),
@@ -219,15 +292,12 @@ def train_step_fn(loss_fn: Callable[..., Any], optimizer: optax.GradientTransfor
     finite), plus the entries of a dict ``aux``.
 
     Args:
-      loss_fn: see the module docstring for the calling convention.
+      loss_fn: see :mod:`jaxlr.engine` for the calling convention.
       optimizer: an optax gradient transformation (the one the state was created with).
       has_aux: ``loss_fn`` returns ``(loss, aux)``.
       skip_nonfinite: when the loss or the gradient is not finite, return the input state
         unchanged (``step`` included) and ``finite=False``, so a diverged lane of a population
         freezes and never poisons the others.
-
-    A state whose early-stopping controller has triggered (``state.early_stopping.stop``) is
-    returned unchanged too: in a vmapped population each lane stops (freezes) on its own.
 
     Examples:
       >>> import jax, jax.numpy as jnp, jaxlr
@@ -238,84 +308,11 @@ def train_step_fn(loss_fn: Callable[..., Any], optimizer: optax.GradientTransfor
       >>> float(m["loss"]), float(state.params["w"])
       (1.0, 0.2...)
     """
-    _check_callable("train_step", loss_fn, optimizer)
-    return _TrainStep(loss_fn, optimizer, bool(has_aux), bool(skip_nonfinite))
-
-
-@dataclasses.dataclass(frozen=True)
-class _TrainStep:
-    """The pure step as a hashable callable: equal for equal (loss_fn, optimizer, options), so
-    compiled programs taking it as a static argument are reused across ``fit`` calls."""
-
-    loss_fn: Callable[..., Any]
-    optimizer: optax.GradientTransformation
-    has_aux: bool
-    skip_nonfinite: bool
-
-    def __call__(self, state: TrainState, batch: Any) -> tuple[TrainState, dict[str, jax.Array]]:
-        fn = "train_step"
-        loss_fn, optimizer, has_aux = self.loss_fn, self.optimizer, self.has_aux
-        takes_key = _accepts_key(loss_fn)
-        if not isinstance(state, TrainState):
-            fail(fn, f"`state` must be a jaxlr.TrainState; got {type(state).__name__}.",
-                 hint="Create it with jaxlr.TrainState.create(params, optimizer).",
-                 error=TypeError)
-
-        def f(p):
-            loss, ms, aux = _call_loss(fn, loss_fn, has_aux, takes_key, state, p, batch)
-            return loss, (ms, aux)
-
-        (loss, (ms, aux)), grads = jax.value_and_grad(f, has_aux=True)(state.params)
-        scale = _plateau_scale(state)
-        lr = _opt.current_lr(state.opt_state) if _opt.has_hyper_state(
-            state.opt_state) else jnp.full([], jnp.nan, _F32)
-        if scale is not None:
-            lr = lr * scale
-        grad_norm = optax.tree.norm(grads).astype(_F32)
-        loss32 = loss.astype(_F32)
-        finite = jnp.isfinite(loss32) & jnp.isfinite(grad_norm)
-
-        def apply(st):
-            # Optimizers that need the batch (natural gradient) receive it as an extra
-            # argument; optax chains forward extra arguments and ignore unknown ones.
-            extra = ({"batch": batch}
-                     if isinstance(optimizer, optax.GradientTransformationExtraArgs) else {})
-            updates, opt_state = optimizer.update(grads, st.opt_state, st.params, **extra)
-            if scale is not None:
-                updates = jax.tree_util.tree_map(lambda u: u * scale.astype(u.dtype), updates)
-            params = optax.apply_updates(st.params, updates)
-            params = jax.tree_util.tree_map(lambda new, old: new.astype(old.dtype), params,
-                                            st.params)
-            new = st.replace(step=optax.safe_increment(st.step), params=params,
-                             opt_state=opt_state,
-                             model_state=st.model_state if ms is None else ms)
-            return new, optax.tree.norm(updates).astype(_F32)
-
-        go = finite if self.skip_nonfinite else None
-        stopped = getattr(state.early_stopping, "stop", None)
-        if stopped is not None:
-            # A lane whose early-stopping controller has triggered is frozen (population
-            # training under vmap: each lane stops independently).
-            go = ~stopped if go is None else go & ~stopped
-        if go is not None:
-            # The update runs only for a finite step (lax.cond: no per-leaf select, buffers
-            # stay in place); a non-finite or stopped step returns the state unchanged.
-            new, update_norm = jax.lax.cond(
-                go, apply, lambda st: (st, jnp.zeros([], _F32)), state)
-        else:
-            new, update_norm = apply(state)
-        metrics = {"loss": loss32, "lr": lr, "grad_norm": grad_norm,
-                   "update_norm": update_norm, "finite": finite}
-        metrics.update(_aux_metrics(aux))
-        return new, metrics
-
-
-def _check_callable(fn: str, loss_fn: Any, optimizer: Any) -> None:
     if not callable(loss_fn):
-        fail(fn, f"`loss_fn` must be callable; got loss_fn={loss_fn!r}.", error=TypeError)
-    if not (hasattr(optimizer, "init") and hasattr(optimizer, "update")):
-        fail(fn, f"`optimizer` must be an optax GradientTransformation; got "
-             f"optimizer={optimizer!r}.", hint="e.g. jaxlr.adam(1e-3).", error=TypeError)
+        fail("train_step", f"`loss_fn` must be callable; got loss_fn={shorten(loss_fn)}.",
+             error=TypeError)
+    check_optimizer("train_step", optimizer)
+    return _TrainStep(loss_fn, optimizer, bool(has_aux), bool(skip_nonfinite))
 
 
 def make_train_step(loss_fn: Callable[..., Any], optimizer: optax.GradientTransformation, *,
@@ -344,12 +341,55 @@ def make_train_step(loss_fn: Callable[..., Any], optimizer: optax.GradientTransf
     jitted = jax.jit(step, donate_argnums=(0,) if donate else ())
 
     @functools.wraps(step)
-    def train_step(state: TrainState, batch: Any):
+    def run_step(state: TrainState, batch: Any):
         return jitted(state, batch)
 
-    train_step.lower = jitted.lower  # type: ignore[attr-defined]
-    train_step._jitted = jitted  # type: ignore[attr-defined]
-    return train_step
+    run_step.lower = jitted.lower  # type: ignore[attr-defined]
+    run_step._jitted = jitted  # type: ignore[attr-defined]
+    return run_step
+
+
+# --------------------------------------------------------------------------------------------
+# Evaluation.
+
+
+def evaluate(model: Model, state: TrainState, batches: list[Any]) -> dict[str, jax.Array]:
+    """Validation metrics of ``state`` on ``batches`` (weighted by batch size), float32.
+
+    Schedule-free optimizers are evaluated at their averaged point
+    (:func:`jaxlr.optim.eval_params`).
+    """
+    params = _opt.eval_params(state.opt_state, state.params)
+    parts = [(model.evaluate(params, state.model_state, b), _batch_len(b)) for b in batches]
+    if len(parts) == 1:
+        return {k: v.astype(_F32) for k, v in parts[0][0].items()}
+    total = float(sum(n for _, n in parts))
+    return {k: (sum(m[k].astype(_F32) * (n / total) for m, n in parts)).astype(_F32)
+            for k in parts[0][0]}
+
+
+def _batch_len(batch: Any) -> int:
+    leaves = jax.tree_util.tree_leaves(batch)
+    return int(np.shape(leaves[0])[0]) if leaves and np.ndim(leaves[0]) else 1
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class _EvalStep(ByValue):
+    metric_fn: Callable[..., Any]
+    has_aux: bool
+
+    def __jaxlr_value_key__(self) -> Any:
+        return (self.metric_fn, self.has_aux)
+
+
+    def __call__(self, state: TrainState, batch: Any) -> dict[str, jax.Array]:
+        with_ms = state.model_state is not None
+        if self.has_aux:
+            model = Model(loss_fn=self.metric_fn, has_aux=True, with_model_state=with_ms)
+        else:
+            model = Model(loss_fn=self.metric_fn, eval_fn=self.metric_fn,
+                          with_model_state=with_ms)
+        return model.evaluate(state.params, state.model_state, batch)
 
 
 def eval_step_fn(metric_fn: Callable[..., Any], *, has_aux: bool = False,
@@ -362,48 +402,9 @@ def eval_step_fn(metric_fn: Callable[..., Any], *, has_aux: bool = False,
     model state ignored. No ``key`` is passed (evaluation is deterministic).
     """
     if not callable(metric_fn):
-        fail("eval_step", f"`metric_fn` must be callable; got metric_fn={metric_fn!r}.",
+        fail("eval_step", f"`metric_fn` must be callable; got metric_fn={shorten(metric_fn)}.",
              error=TypeError)
     return _EvalStep(metric_fn, bool(has_aux))
-
-
-@dataclasses.dataclass(frozen=True)
-class _EvalStep:
-    """The pure evaluation step as a hashable callable (compiled programs are reused)."""
-
-    metric_fn: Callable[..., Any]
-    has_aux: bool
-
-    def __call__(self, state: TrainState, batch: Any) -> dict[str, jax.Array]:
-        fn = "eval_step"
-        metric_fn, has_aux = self.metric_fn, self.has_aux
-        if state.model_state is None:
-            out = metric_fn(state.params, batch)
-        else:
-            out = metric_fn(state.params, state.model_state, batch)
-            if isinstance(out, tuple) and len(out) == 2 and not has_aux:
-                out = out[0]
-        if has_aux:
-            if state.model_state is not None:
-                loss, (_, aux) = out
-            else:
-                loss, aux = out
-            metrics = {"loss": _check_loss(fn, loss)}
-            metrics.update(_aux_metrics(aux))
-        elif isinstance(out, dict):
-            metrics = dict(out)
-        else:
-            if isinstance(out, (tuple, list)):
-                fail(fn, f"`metric_fn` returned a {type(out).__name__}; expected a scalar or a "
-                     "dict of scalars.", hint="If it returns (loss, aux), pass has_aux=True.",
-                     error=TypeError)
-            metrics = {"loss": _check_loss(fn, out)}
-        return {k: jnp.asarray(v).astype(_F32) for k, v in metrics.items()}
-
-
-@functools.partial(jax.jit, static_argnames=("step",))
-def _jit_eval(state: TrainState, batch: Any, *, step: _EvalStep) -> dict[str, jax.Array]:
-    return step(state, batch)
 
 
 def make_eval_step(metric_fn: Callable[..., Any], *, has_aux: bool = False,

@@ -6,28 +6,46 @@ from jaxlr.optim._optimizers import adagrad as adagrad
 from jaxlr.optim._optimizers import adam as adam
 from jaxlr.optim._optimizers import adamw as adamw
 from jaxlr.optim._optimizers import current_lr as current_lr
+from jaxlr.optim._optimizers import has_hyperparams as has_hyperparams
 from jaxlr.optim._optimizers import hyperparams as hyperparams
+from jaxlr.optim._optimizers import is_hyper_optimizer as is_hyper_optimizer
+from jaxlr.optim._optimizers import learning_rate_schedule as learning_rate_schedule
+from jaxlr.optim._optimizers import set_schedule_step as set_schedule_step
 from jaxlr.optim._optimizers import inject_hyperparams as inject_hyperparams
 from jaxlr.optim._optimizers import momentum as momentum
 from jaxlr.optim._optimizers import rmsprop as rmsprop
 from jaxlr.optim._optimizers import scale_lr as scale_lr
 from jaxlr.optim._optimizers import set_hyperparams as set_hyperparams
 from jaxlr.optim._optimizers import sgd as sgd
+from jaxlr.optim._optimizers import with_hyperparams as with_hyperparams
+from jaxlr.optim._registry import OPTIMIZERS as OPTIMIZERS
+from jaxlr.optim._registry import get_optimizer as get_optimizer
+from jaxlr.optim._registry import optimizer_from_hparams as optimizer_from_hparams
+from jaxlr.optim._registry import register_optimizer as register_optimizer
 
 __all__ = [
     "HyperState",
+    "OPTIMIZERS",
+    "get_optimizer",
+    "optimizer_from_hparams",
+    "register_optimizer",
     "accumulate_gradients",
     "adagrad",
     "adam",
     "adamw",
     "current_lr",
+    "has_hyperparams",
     "hyperparams",
+    "is_hyper_optimizer",
+    "learning_rate_schedule",
     "inject_hyperparams",
     "momentum",
     "rmsprop",
     "scale_lr",
     "set_hyperparams",
+    "set_schedule_step",
     "sgd",
+    "with_hyperparams",
 ]
 
 # --- natural gradient & schedule-free (issue 8) ---

@@ -21,6 +21,7 @@ what differs is that
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import Any, Callable, NamedTuple
 
@@ -218,33 +219,54 @@ def inject_hyperparams(factory: Callable[..., optax.GradientTransformation],
     return _inject(name, factory, hparams)
 
 
-def _inject(fn: str, factory: Callable[..., optax.GradientTransformation],
-            hparams: dict[str, Any], name: str | None = None,
-            ) -> optax.GradientTransformationExtraArgs:
-    if "learning_rate" not in hparams:
-        fail(fn, "the hyperparameters must include `learning_rate`; got "
-             f"{sorted(hparams)}.", error=TypeError)
-    dynamic = dict(hparams)
+@functools.partial(jax.tree_util.register_dataclass, data_fields=["hyperparams"],
+                   meta_fields=["name", "factory"])
+@dataclasses.dataclass(frozen=True, eq=False)
+class _HyperInit:
+    """``init`` of a jaxlr optimizer: a pytree whose leaves are the hyperparameter values.
 
-    def values_at(hp: dict[str, Any], step: jax.Array) -> dict[str, jax.Array]:
-        return {k: _evaluate(v, step) for k, v in hp.items()}
+    A jaxlr optimizer is therefore itself a pytree (``jax.tree.leaves(jaxlr.adam(1e-3))`` are
+    its hyperparameters): passed into a compiled program its values are traced, so an optimizer
+    built again with other values runs the same program, and optimizers can be stacked and
+    vmapped like any data.
+    """
 
-    def build(hp, step):
-        with jax.numpy_dtype_promotion("standard"):
-            return factory(**{k: _weak(v) for k, v in values_at(hp, step).items()})
+    name: str
+    factory: Callable[..., optax.GradientTransformation]
+    hyperparams: dict[str, Any]
 
-    def init_fn(params):
-        check_params(fn, params)
-        hp = {k: _as_state_value(v) for k, v in dynamic.items()}
+    def __call__(self, params: Any) -> "HyperState":
+        check_params(self.name, params)
+        hp = {k: _as_state_value(v) for k, v in self.hyperparams.items()}
+        if any(isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves(params)):
+            # Inside a compiled program (a finder candidate, a sweep trial) the values built
+            # here are compile-time constants: the barrier keeps XLA from folding them into the
+            # update, so the update rounds exactly as with values read from a state at run time
+            # (what fit does): the same run, bit for bit.
+            hp = jax.lax.optimization_barrier(hp)
         count = jnp.zeros([], _I32)
         with jax.numpy_dtype_promotion("standard"):
-            inner = build(hp, count).init(params)
+            inner = _build(self.factory, hp, count).init(params)
         return HyperState(count=count, hyperparams=hp, schedule_step=jnp.full([], -1, _I32),
                           inner_state=inner)
 
-    def update_fn(updates, state, params=None, **extra_args):
+
+@functools.partial(jax.tree_util.register_dataclass, data_fields=[],
+                   meta_fields=["name", "factory"])
+@dataclasses.dataclass(frozen=True)
+class _HyperUpdate:
+    """``update`` of a jaxlr optimizer: reads every hyperparameter from the state, so it holds
+    no values and is the same static structure for every value."""
+
+    name: str
+    factory: Callable[..., optax.GradientTransformation]
+
+    def __jaxlr_value_key__(self) -> Any:
+        return (self.name, self.factory)
+
+    def __call__(self, updates, state, params=None, **extra_args):
         step = jnp.where(state.schedule_step >= 0, state.schedule_step, state.count)
-        tx = optax.with_extra_args_support(build(state.hyperparams, step))
+        tx = optax.with_extra_args_support(_build(self.factory, state.hyperparams, step))
         with jax.numpy_dtype_promotion("standard"):
             new_updates, inner = tx.update(updates, state.inner_state, params, **extra_args)
         # The optax state must keep its dtypes (scan carries, checkpoints); cast back if a
@@ -257,8 +279,54 @@ def _inject(fn: str, factory: Callable[..., optax.GradientTransformation],
         count = optax.safe_increment(state.count)
         return new_updates, state._replace(count=count, inner_state=inner)
 
-    init_fn.__qualname__ = update_fn.__qualname__ = name or fn
-    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+
+def _build(factory, hp, step):
+    with jax.numpy_dtype_promotion("standard"):
+        return factory(**{k: _weak(_evaluate(v, step)) for k, v in hp.items()})
+
+
+def _inject(fn: str, factory: Callable[..., optax.GradientTransformation],
+            hparams: dict[str, Any], name: str | None = None,
+            ) -> optax.GradientTransformationExtraArgs:
+    if "learning_rate" not in hparams:
+        fail(fn, "the hyperparameters must include `learning_rate`; got "
+             f"{sorted(hparams)}.", error=TypeError)
+    label = name or fn
+    return optax.GradientTransformationExtraArgs(_HyperInit(label, factory, dict(hparams)),
+                                                 _HyperUpdate(label, factory))
+
+
+def is_hyper_optimizer(optimizer: Any) -> bool:
+    """True for an optimizer built by jaxlr (its hyperparameters are pytree leaves)."""
+    return isinstance(getattr(optimizer, "init", None), _HyperInit)
+
+
+def with_hyperparams(optimizer: Any, **new: Any) -> optax.GradientTransformationExtraArgs:
+    """A copy of a jaxlr optimizer with some hyperparameters replaced (values may be traced).
+
+    The structure stays the same, so a compiled program taking the optimizer as an argument is
+    reused. This is how the finders give every candidate its own learning rate.
+
+    Examples:
+      >>> import jax.numpy as jnp, jaxlr
+      >>> opt = jaxlr.optim.with_hyperparams(jaxlr.adam(1e-3), learning_rate=0.1)
+      >>> float(jaxlr.current_lr(opt.init({"w": jnp.zeros(2)})))
+      0.1...
+    """
+    fn = "with_hyperparams"
+    if not is_hyper_optimizer(optimizer):
+        fail(fn, f"`optimizer` must be built by jaxlr (jaxlr.adam, jaxlr.sgd, ... or "
+             f"jaxlr.inject_hyperparams); got {type(optimizer).__name__}.",
+             hint="For an optax optimizer pass its factory (e.g. optax.adam) instead.",
+             error=TypeError)
+    init = optimizer.init
+    unknown = sorted(set(new) - set(init.hyperparams))
+    if unknown:
+        fail(fn, f"unknown hyperparameters {unknown}; this optimizer has "
+             f"{', '.join(sorted(init.hyperparams))}.")
+    hp = {**init.hyperparams, **new}
+    return optax.GradientTransformationExtraArgs(_HyperInit(init.name, init.factory, hp),
+                                                 optimizer.update)
 
 
 def check_params(fn: str, params: Any) -> None:
@@ -476,9 +544,13 @@ def adagrad(learning_rate: Any, initial_accumulator_value: float = 0.1, eps: Any
 
 
 def adam(learning_rate: Any, b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8,
-         eps_root: Any = 0.0, *, nesterov: bool = False, weight_decay: Any = None,
-         max_grad_norm: Any = None) -> optax.GradientTransformationExtraArgs:
+         eps_root: Any = 0.0, mu_dtype: Any = None, *, nesterov: bool = False,
+         weight_decay: Any = None, max_grad_norm: Any = None,
+         ) -> optax.GradientTransformationExtraArgs:
     r"""Adam (Kingma & Ba 2015): ``optax.adam``; ``nesterov=True`` gives NAdam (Dozat 2016).
+
+    Positional arguments follow ``optax.adam(learning_rate, b1, b2, eps, eps_root, mu_dtype)``;
+    ``mu_dtype`` (the dtype of the first moment) is static structure, the others are data.
 
     ``weight_decay`` here is coupled L2 (added to the gradient, as ``torch.optim.Adam``); use
     :func:`adamw` for decoupled decay. A ``cyclic``/``one_cycle`` schedule built with
@@ -507,16 +579,19 @@ def adam(learning_rate: Any, b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8,
     _check_hparam(fn, "eps", eps, low=0.0)
     _check_hparam(fn, "eps_root", eps_root, low=0.0)
     hp.update(b1=b1, b2=b2, eps=eps, eps_root=eps_root)
-    base = functools.partial(optax.adam, nesterov=nesterov)
+    base = functools.partial(optax.adam, nesterov=nesterov, mu_dtype=mu_dtype)
     return _inject(fn, _with_extras(fn, base, weight_decay=weight_decay,
                                    max_grad_norm=max_grad_norm), hp)
 
 
 def adamw(learning_rate: Any, b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8,
-          eps_root: Any = 0.0, weight_decay: Any = 1e-4, *, mask: Any = None,
-          nesterov: bool = False, max_grad_norm: Any = None,
+          eps_root: Any = 0.0, mu_dtype: Any = None, weight_decay: Any = 1e-4,
+          mask: Any = None, *, nesterov: bool = False, max_grad_norm: Any = None,
           ) -> optax.GradientTransformationExtraArgs:
     r"""AdamW, decoupled weight decay (Loshchilov & Hutter 2019): ``optax.adamw``.
+
+    Positional arguments follow ``optax.adamw(learning_rate, b1, b2, eps, eps_root, mu_dtype,
+    weight_decay, mask)``; ``mu_dtype`` and ``mask`` are static structure, the others data.
 
     The decay is scaled by the learning rate (``params -= lr * weight_decay * params``), as in
     optax and ``torch.optim.AdamW``; optax's default ``weight_decay=1e-4`` (PyTorch: 1e-2).
@@ -545,7 +620,7 @@ def adamw(learning_rate: Any, b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8,
 
     def base(**kw):
         clip = kw.pop("max_grad_norm", None)
-        tx = optax.adamw(mask=mask, nesterov=nesterov, **kw)
+        tx = optax.adamw(mask=mask, nesterov=nesterov, mu_dtype=mu_dtype, **kw)
         return tx if clip is None else optax.chain(optax.clip_by_global_norm(clip), tx)
 
     return _inject(fn, base, hp)
@@ -590,6 +665,12 @@ def accumulate_gradients(optimizer: optax.GradientTransformation, every_k: int,
 # Reading and replacing hyperparameters
 
 
+def _is_train_state(x: Any) -> bool:
+    """A :class:`jaxlr.TrainState` (or any state with ``opt_state`` and ``plateau``), recognised
+    by its fields: the optimizer layer sits below the engine and does not import it."""
+    return hasattr(x, "opt_state") and hasattr(x, "params") and hasattr(x, "plateau")
+
+
 def _is_hyper(x: Any) -> bool:
     return isinstance(x, HyperState)
 
@@ -629,9 +710,7 @@ def hyperparams(opt_state: Any) -> dict[str, Any]:
       >>> {k: float(v) for k, v in sorted(jaxlr.hyperparams(state).items())}
       {'b1': 0.8..., 'b2': 0.999..., 'eps': 1e-08, 'eps_root': 0.0, 'learning_rate': 0.001...}
     """
-    from jaxlr.engine._step import TrainState  # noqa: PLC0415 - avoid an import cycle
-
-    inner = opt_state.opt_state if isinstance(opt_state, TrainState) else opt_state
+    inner = opt_state.opt_state if _is_train_state(opt_state) else opt_state
     hs = _hyper_states("hyperparams", inner)[0]
     out = {k: _value_at(v, hs) for k, v in hs.hyperparams.items()}
     out["learning_rate"] = current_lr(opt_state)
@@ -663,10 +742,8 @@ def current_lr(opt_state: Any) -> jax.Array:
       >>> float(jaxlr.current_lr(opt.init(jnp.zeros(2))))
       0.5
     """
-    from jaxlr.engine._step import TrainState  # noqa: PLC0415 - avoid an import cycle
-
     extra = jnp.ones([], _F32)
-    if isinstance(opt_state, TrainState):
+    if _is_train_state(opt_state):
         if opt_state.plateau is not None:
             extra = jnp.asarray(opt_state.plateau.scale, _F32)
         opt_state = opt_state.opt_state
@@ -743,8 +820,12 @@ def set_schedule_step(opt_state: Any, step: jax.Array) -> Any:
     return jax.tree_util.tree_map(replace, opt_state, is_leaf=_is_hyper)
 
 
-def has_hyper_state(opt_state: Any) -> bool:
+def has_hyperparams(opt_state: Any) -> bool:
+    """True when ``opt_state`` holds a jaxlr optimizer state (hyperparameters as data)."""
     return bool(_find(opt_state, _is_hyper))
+
+
+has_hyper_state = has_hyperparams
 
 
 def learning_rate_schedule(opt_state: Any) -> Any:

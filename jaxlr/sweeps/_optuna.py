@@ -12,10 +12,12 @@ from typing import Any, Callable, Mapping, Sequence
 import jax
 import numpy as np
 
-from jaxlr.sweeps import _space as space_lib
-from jaxlr.sweeps._sweep import (Evaluator, SweepResult, _default_mode, _pick_metric, _result,
-                              _split_output, _trial_keys, static_names_of)
+from jaxlr import engine, population
 from jaxlr._utils._validation import check_choice, check_steps, fail
+from jaxlr.sweeps import _space as space_lib
+from jaxlr.sweeps._evaluate import (Evaluator, make_result, pick_metric, split_output,
+                                    static_names_of, trial_keys)
+from jaxlr.sweeps._result import SweepResult, _default_mode
 
 __all__ = ["optuna_search"]
 
@@ -74,7 +76,8 @@ def _sampler(optuna, fn: str, sampler: Any, seed: int):
 def optuna_search(train_fn: Callable[[dict, jax.Array], Any], space: Mapping[str, Any], *,
                   num_trials: int, key: jax.Array, sampler: Any = "tpe", batch_size: int = 8,
                   metric: str | None = None, mode: str | None = None, seed: int | None = None,
-                  chunk_size: int | None = None, devices: Any = None, seeds: str = "common",
+                  chunk_size: int | None = None, mesh: Any = None, devices: Any = None,
+                  seeds: str = "common",
                   static: Sequence[str] = (), study: Any = None, data: Any = None
                   ) -> SweepResult:
     """Bayesian optimisation with Optuna, each batch of asked trials evaluated in one call.
@@ -116,8 +119,8 @@ def optuna_search(train_fn: Callable[[dict, jax.Array], Any], space: Mapping[str
     if num_trials < 1:
         fail(fn, f"`num_trials` must be >= 1; got num_trials={num_trials!r}.")
     check_steps(fn, batch_size=batch_size, minimum=1)
-    if key is None:
-        fail(fn, "`key` is required; got key=None.", error=TypeError)
+    key = engine.as_key(fn, key)
+    mesh = population.resolve_mesh(fn, mesh, devices)
     if seed is None:
         seed = int(jax.random.randint(jax.random.fold_in(key, 4), (), 0, 2**31 - 1))
     dists, fixed = _distributions(optuna, space)
@@ -131,8 +134,8 @@ def optuna_search(train_fn: Callable[[dict, jax.Array], Any], space: Mapping[str
     shapes = jax.eval_shape(lambda h, d: call({**h, **{k: probe_hp[k] for k in static_names}},
                                               d),
                             {k: v for k, v in probe_hp.items() if k not in static_names}, data)
-    m_shapes, _ = _split_output(fn, shapes)
-    metric = _pick_metric(fn, m_shapes, metric)
+    m_shapes, _ = split_output(fn, shapes)
+    metric = pick_metric(fn, m_shapes, metric)
     mode = _default_mode(metric) if mode is None else mode
     check_choice(fn, "mode", mode, ("min", "max"))
     direction = "minimize" if mode == "min" else "maximize"
@@ -140,8 +143,7 @@ def optuna_search(train_fn: Callable[[dict, jax.Array], Any], space: Mapping[str
     if study is None:
         study = optuna.create_study(direction=direction, sampler=_sampler(optuna, fn, sampler,
                                                                           seed))
-    ev = Evaluator(fn, train_fn, static_names, chunk_size=chunk_size, devices=devices,
-                   data=data)
+    ev = Evaluator(fn, train_fn, static_names, chunk_size=chunk_size, mesh=mesh, data=data)
     all_cols: dict[str, list] = {k: [] for k in space}
     all_metrics: dict[str, list] = {}
     all_curves: dict[str, list] = {}
@@ -162,10 +164,9 @@ def optuna_search(train_fn: Callable[[dict, jax.Array], Any], space: Mapping[str
             else:
                 arr = np.asarray(vals)
                 cols[name] = arr.astype(np.int32 if arr.dtype.kind in "iu" else np.float32)
-        keys = _trial_keys(fn, jax.random.fold_in(key, num_batches) if seeds == "independent"
-                           else key, batch_size, seeds)
-        metrics, curves = ev(cols, keys) if seeds == "independent" else ev(cols,
-                                                                             common_key=key)
+        keys, common = trial_keys(fn, jax.random.fold_in(key, num_batches)
+                                  if seeds == "independent" else key, batch_size, seeds)
+        metrics, curves = ev(cols, keys, common)
         metrics = {k: v[:b] for k, v in metrics.items()}
         curves = {k: v[:b] for k, v in curves.items()}
         for t, i in zip(trials, range(b)):
@@ -192,7 +193,7 @@ def optuna_search(train_fn: Callable[[dict, jax.Array], Any], space: Mapping[str
         curves[k] = np.concatenate([np.pad(p, ((0, 0), (0, t - p.shape[1])),
                                            constant_values=np.nan) for p in parts])
     name = sampler if isinstance(sampler, str) else type(sampler).__name__
-    res = _result(fn, cols, space_lib.describe(space), metrics, curves, metric, mode,
+    res = make_result(fn, cols, space_lib.describe(space), metrics, curves, metric, mode,
                   f"optuna-{name}")
     res.extra["optuna"] = {"sampler": name, "batch_size": batch_size, "batches": num_batches,
                            "programs": ev.num_programs}

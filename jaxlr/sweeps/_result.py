@@ -264,22 +264,21 @@ class SweepResult:
         check_choice("SweepResult.plot", "kind", kind, tuple(fns))
         return fns[kind](self, **kwargs)
 
-    def refit(self, config: Mapping[str, Any] | int | None = None, *, key: jax.Array,
+    def refit(self, config: Mapping[str, Any] | int | None = None, *, key: Any,
               steps: int | None = None):
         """Retrains a configuration (default: the best) on the whole training set.
 
         Only for results of :func:`sweep_task`; see :func:`jaxlr.refit`.
         """
-        from jaxlr.sweeps._cv import refit
         if self.spec is None:
             fail("SweepResult.refit", "this result has no task attached (it came from "
-                 "jaxlr.sweep with a custom train_fn, or from JSON).",
-                 hint="Call your own training function with result.best_config.")
+                 "jaxlr.sweep with a custom train_fn).", hint="Use jaxlr.sweep_task, or "
+                 "retrain the configuration with your own function.")
         if config is None:
             config = self.best_config
         elif isinstance(config, (int, np.integer)):
             config = self.config(int(config))
-        return refit(self.spec, config, key=key, steps=steps)
+        return self.spec.refit(config, key=key, steps=steps)
 
 
 def _nan_list(v: Any) -> list:

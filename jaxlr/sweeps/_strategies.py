@@ -13,62 +13,30 @@ References:
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import math
-from typing import Any, Callable, Mapping, NamedTuple, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxlr.population._map import _devices, population_map
-from jaxlr.sweeps._sweep import (SweepResult, TaskSpec, _columns, _default_mode, _trial_keys,
-                              data_of, resync_hyperparams, run_population, with_data)
+from jaxlr import engine, population
+from jaxlr._utils._static import ByValue
 from jaxlr._utils._validation import check_choice, check_positive, check_steps, fail
+from jaxlr.sweeps._evaluate import columns
+from jaxlr.sweeps._result import SweepResult, _default_mode
+from jaxlr.sweeps._trial import TaskSpec, Trainer, trainer_from_spec
 
 __all__ = ["Trainer", "pbt", "successive_halving"]
-
-
-class Trainer(NamedTuple):
-    """A resumable per-trial training run (pure functions, vmapped over trials).
-
-    Attributes:
-      init: ``init(hparams, key) -> state``.
-      advance: ``advance(state, hparams, num_steps) -> state`` (``num_steps`` is a Python int).
-      evaluate: ``evaluate(state, hparams) -> dict`` of scalar metrics; a ``"diverged"`` bool
-        entry marks a failed run.
-      set_hparams: optional ``set_hparams(state, hparams) -> state`` called after PBT changes a
-        member's hyperparameters (for states that store them).
-    """
-
-    init: Callable
-    advance: Callable
-    evaluate: Callable
-    set_hparams: Callable | None = None
-
-
-def trainer_from_spec(spec: TaskSpec) -> Trainer:
-    """The :class:`Trainer` of a ``sweep_task`` specification (validation metrics)."""
-    eval_data = spec.valid if spec.valid is not None else spec.train
-
-    def evaluate(c, hparams):
-        m = spec.evaluate(c.params, eval_data)
-        m["diverged"] = c.diverged
-        return m
-
-    def set_hparams(c, hparams):
-        fresh = spec.make_optimizer(hparams).init(c.params)
-        return c._replace(opt_state=resync_hyperparams(c.opt_state, fresh))
-
-    return Trainer(spec.init_carry, lambda c, hp, n: spec.advance(c, hp, n)[0], evaluate,
-                   set_hparams)
 
 
 def _as_trainer(fn: str, trainer: Any) -> tuple[Callable, Any, int | None]:
     """(``data -> Trainer``, data, default steps): a task's arrays are passed to the compiled
     programs as arguments (closed-over arrays would be slow-to-compile constants)."""
     if isinstance(trainer, TaskSpec):
-        spec = trainer
-        return (lambda data: trainer_from_spec(with_data(spec, data))), data_of(spec), spec.steps
+        return _SpecTrainer(trainer), trainer.data, trainer.steps
     if isinstance(trainer, Trainer):
         return (lambda data: trainer), None, None
     fail(fn, f"`trainer` must be a jaxlr.Trainer (init, advance, evaluate); got "
@@ -76,13 +44,49 @@ def _as_trainer(fn: str, trainer: Any) -> tuple[Callable, Any, int | None]:
          error=TypeError)
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class _SpecTrainer(ByValue):
+    """``data -> Trainer`` of a task spec, compared by the spec's value."""
+
+    spec: TaskSpec
+
+    def __jaxlr_value_key__(self) -> Any:
+        return self.spec
+
+    def __call__(self, data: Any) -> Trainer:
+        return trainer_from_spec(self.spec, data)
+
+
+def _keys(fn: str, key: Any, n: int, seeds: str) -> jax.Array:
+    """One key per trial: ``n`` copies of ``key`` (common random numbers) or a split."""
+    check_choice(fn, "seeds", seeds, ("common", "independent"))
+    key = engine.as_key(fn, key)
+    if seeds == "independent":
+        return jax.random.split(key, n)
+    return jnp.broadcast_to(key, (n,))
+
+
 def _dynamic_columns(fn: str, space: Any, num_trials: int | None, key: jax.Array):
-    cols, desc, static = _columns(fn, space, num_trials, jax.random.fold_in(key, 1), "random",
-                                  None)
+    cols, desc, static = columns(fn, space, num_trials, jax.random.fold_in(key, 1), "random",
+                                 None)
     if static:
         fail(fn, f"static hyperparameters {static} are not supported by this strategy (the "
              "population must share one program).", hint="Run one search per value.")
     return cols, desc
+
+
+def _probe(make_trainer: Callable[[Any], Trainer], hp: Any, key: jax.Array, data: Any) -> Any:
+    t = make_trainer(data)
+    return t.evaluate(t.init(hp, key), hp)
+
+
+_probe_jit = jax.jit(_probe, static_argnums=0)
+
+
+def _metric_shapes(make_trainer, hp, key, data) -> Any:
+    """The trainer's metric shapes, by abstract evaluation; cached on the trainer's structure
+    (a repeated search with an equal trainer does not trace it again)."""
+    return _probe_jit.eval_shape(make_trainer, hp, key, data)
 
 
 def _score(metrics: Mapping[str, jax.Array], metric: str, mode: str) -> jax.Array:
@@ -110,7 +114,8 @@ def successive_halving(trainer: Any, space: Any, *, num_trials: int | None = Non
                        key: jax.Array, eta: int = 3, min_steps: int | None = None,
                        max_steps: int | None = None, metric: str | None = None,
                        mode: str | None = None, chunk_size: int | None = None,
-                       devices: Any = None, seeds: str = "common") -> SweepResult:
+                       mesh: Any = None, devices: Any = None,
+                       seeds: str = "common") -> SweepResult:
     """Synchronous successive halving: train all, keep the best ``1/eta``, continue them.
 
     Rung ``r`` trains ``max(1, num_trials // eta**r)`` trials up to ``min_steps * eta**r`` steps
@@ -149,9 +154,7 @@ def successive_halving(trainer: Any, space: Any, *, num_trials: int | None = Non
     """
     fn = "successive_halving"
     make_tr, data, default_steps = _as_trainer(fn, trainer)
-    tr = make_tr(data)
-    if key is None:
-        fail(fn, "`key` is required; got key=None.", error=TypeError)
+    key = engine.as_key(fn, key)
     max_steps = default_steps if max_steps is None else max_steps
     if max_steps is None:
         fail(fn, "`max_steps` is required with a custom Trainer.", error=TypeError)
@@ -173,40 +176,29 @@ def successive_halving(trainer: Any, space: Any, *, num_trials: int | None = Non
         if b >= max_steps:
             break
     budgets[-1] = max_steps
-    devs = _devices(devices)
+    mesh = population.resolve_mesh(fn, mesh, devices)
     hp = {k: jnp.asarray(v) for k, v in cols.items()}
-    keys = _trial_keys(fn, key, n, seeds)
-
-
-    shapes = jax.eval_shape(
-        lambda h, k: tr.evaluate(tr.init(h, k), h),
-        jax.tree_util.tree_map(lambda x: x[0], hp), keys[0])
+    keys = _keys(fn, key, n, seeds)
+    shapes = _metric_shapes(make_tr, jax.tree_util.tree_map(lambda x: x[0], hp), keys[0],
+                            data)
     metric = _metric_name(fn, shapes, metric)
     mode = _default_mode(metric) if mode is None else mode
     check_choice(fn, "mode", mode, ("min", "max"))
 
-    def make_rung(num_steps, first):
-        def rung(s, h, data):
-            t = make_tr(data)
-
-            def one(s, h):  # the first rung initialises (s is then the trial's key)
-                s = t.advance(t.init(h, s) if first else s, h, num_steps)
-                return s, t.evaluate(s, h)
-            return population_map(one, s, h, chunk_size=chunk_size, jit=False)
-        return jax.jit(rung)
-
-    states = keys
-
-    final = {}
+    states: Any = keys
+    final: dict[str, np.ndarray] = {}
     steps_trained = np.zeros(n)
     alive = np.arange(n)
     done = 0
     rungs = []
     for r, b in enumerate(budgets):
         width = len(alive)
+        lay = population.layout(fn, width, chunk_size=chunk_size, mesh=mesh)
         sub_hp = jax.tree_util.tree_map(lambda x: x[alive], hp)
-        states, m = run_population(make_rung(b - done, r == 0), (states, sub_hp), width,
-                                   chunk_size, devs, (data,))
+        members = population.pad((states, sub_hp), lay)
+        members, (d,) = population.place(members, (data,), lay)
+        rung = _Rung(make_tr, b - done, done, r == 0, lay)
+        states, m = population.unpad(_rung_jit(rung, members, d), lay)
         m = jax.tree_util.tree_map(np.asarray, m)
         for k, v in m.items():
             final.setdefault(k, np.full(n, np.nan))[alive] = np.asarray(v, np.float64)
@@ -232,11 +224,53 @@ def successive_halving(trainer: Any, space: Any, *, num_trials: int | None = Non
     return res
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class _Rung(ByValue):
+    """One rung's program structure (compared by value): the trainer, the steps, the layout."""
+
+    make_trainer: Callable[[Any], Trainer]
+    num_steps: int
+    start: int
+    first: bool
+    layout: population.Layout
+
+    def __jaxlr_value_key__(self) -> Any:
+        return (self.make_trainer, self.num_steps, self.start, self.first, self.layout)
+
+
+
+def _rung_program(rung: _Rung, members: Any, data: Any) -> Any:
+    t = rung.make_trainer(data)
+
+    def one(member, data):
+        s, h = member                 # the first rung initialises (s is then the trial's key)
+        s = t.init(h, s) if rung.first else s
+        s = _advance(t, s, h, rung.num_steps, rung.start)
+        return s, t.evaluate(s, h)
+
+    return population.lanes(one, members, (data,), lay=rung.layout)
+
+
+_rung_jit = jax.jit(_rung_program, static_argnums=0)
+
+
+def _advance(t: Trainer, state: Any, hparams: Any, num_steps: int, start: int) -> Any:
+    """A trainer's advance, given the shared global step where it accepts one (the engine's:
+    every trial's batches of the rung are then shared under common random numbers)."""
+    try:
+        takes_start = len(inspect.signature(t.advance).parameters) >= 4
+    except (TypeError, ValueError):
+        takes_start = False
+    if takes_start:
+        return t.advance(state, hparams, num_steps, start)
+    return t.advance(state, hparams, num_steps)
+
+
 def pbt(trainer: Any, space: Any, *, num_trials: int | None = None, key: jax.Array,
         interval: int | None = None, steps: int | None = None, quantile: float = 0.25,
         perturb: Sequence[str] = ("learning_rate",), factors: tuple[float, float] = (0.8, 1.2),
         metric: str | None = None, mode: str | None = None, chunk_size: int | None = None,
-        devices: Any = None, seeds: str = "independent") -> SweepResult:
+        mesh: Any = None, devices: Any = None, seeds: str = "independent") -> SweepResult:
     """Population-based training in one compiled program.
 
     Every ``interval`` steps the population is evaluated; each member of the bottom
@@ -280,9 +314,7 @@ def pbt(trainer: Any, space: Any, *, num_trials: int | None = None, key: jax.Arr
     """
     fn = "pbt"
     make_tr, data, default_steps = _as_trainer(fn, trainer)
-    tr = make_tr(data)
-    if key is None:
-        fail(fn, "`key` is required; got key=None.", error=TypeError)
+    key = engine.as_key(fn, key)
     steps = default_steps if steps is None else steps
     if steps is None:
         fail(fn, "`steps` is required with a custom Trainer.", error=TypeError)
@@ -309,71 +341,26 @@ def pbt(trainer: Any, space: Any, *, num_trials: int | None = None, key: jax.Arr
     n_q = max(1, int(math.floor(n * quantile)))
     hp0 = {k: jnp.asarray(v, jnp.float32) if np.asarray(v).dtype.kind == "f" else
            jnp.asarray(v) for k, v in cols.items()}
-    keys = _trial_keys(fn, key, n, seeds)
-    shapes = jax.eval_shape(lambda h, k: tr.evaluate(tr.init(h, k), h),
-                            jax.tree_util.tree_map(lambda x: x[0], hp0), keys[0])
+    keys = _keys(fn, key, n, seeds)
+    shapes = _metric_shapes(make_tr, jax.tree_util.tree_map(lambda x: x[0], hp0), keys[0],
+                            data)
     metric = _metric_name(fn, shapes, metric)
     mode = _default_mode(metric) if mode is None else mode
     check_choice(fn, "mode", mode, ("min", "max"))
-    lo, hi = jnp.float32(factors[0]), jnp.float32(factors[1])
-    vmap_ = lambda f: (lambda *a: population_map(f, *a, chunk_size=chunk_size, jit=False))  # noqa
-
-    def advance_eval(tr, num):
-        def one(s, h):
-            s = tr.advance(s, h, num)
-            return s, tr.evaluate(s, h)
-        return vmap_(one)
-
-    def exploit(tr, states, hp, score, k):
-        order = jnp.argsort(score)  # best first (lower is better)
-        top, bottom = order[:n_q], order[n - n_q:]
-        k1, k2 = jax.random.split(k)
-        donors = top[jax.random.randint(k1, (n_q,), 0, n_q)]
-        parent = jnp.arange(n).at[bottom].set(donors)
-        copied = parent != jnp.arange(n)
-        states = jax.tree_util.tree_map(lambda x: x[parent], states)
-        hp = {k_: v[parent] for k_, v in hp.items()}
-        up = jax.random.bernoulli(k2, 0.5, (len(perturb), n))
-        for j, name in enumerate(perturb):
-            f = jnp.where(up[j], hi, lo)
-            v = hp[name]
-            newv = (v.astype(jnp.float32) * f).astype(v.dtype)
-            hp[name] = jnp.where(copied, newv, v)
-        if tr.set_hparams is not None:
-            states = vmap_(lambda s, h: tr.set_hparams(s, h))(states, hp)
-        return states, hp, parent
-
-    def program(hp, keys, k_pbt, data):
-        tr = make_tr(data)
-        states = vmap_(tr.init)(hp, keys)
-
-        def body(carry, k):
-            states, hp = carry
-            states, m = advance_eval(tr, interval)(states, hp)
-            score = _score(m, metric, mode)
-            lr = hp[lr_name] if lr_name is not None else jnp.zeros(n)
-            new_states, new_hp, parent = exploit(tr, states, hp, score, k)
-            return (new_states, new_hp), (lr, parent, score, m)
-
-        ks = jax.random.split(k_pbt, num_intervals)
-        (states, hp_last), (lrs, parents, scores, _) = jax.lax.scan(
-            body, (states, hp), ks[:-1] if num_intervals > 1 else ks[:0])
-        # last interval (plus the remainder): no exploit afterwards
-        states, m = advance_eval(tr, interval + remainder)(states, hp_last)
-        score = _score(m, metric, mode)
-        lr_last = hp_last[lr_name] if lr_name is not None else jnp.zeros(n)
-        lrs = jnp.concatenate([lrs, lr_last[None]], axis=0)
-        scores = jnp.concatenate([scores, score[None]], axis=0)
-        return m, hp_last, lrs, parents, scores
-
-    prog = jax.jit(program)
-    devs = _devices(devices)
-    if len(devs) > 1 and n % len(devs) == 0:  # population axis sharded over the devices
-        from jax.sharding import NamedSharding, PartitionSpec
-        from jaxlr.population._map import AXIS
-        mesh = jax.sharding.Mesh(np.asarray(devs), (AXIS,))
-        hp0, keys = jax.device_put((hp0, keys), NamedSharding(mesh, PartitionSpec(AXIS)))
-    m, hp_last, lrs, parents, scores = prog(hp0, keys, jax.random.fold_in(key, 3), data)
+    mesh = population.resolve_mesh(fn, mesh, devices)
+    # every member takes part in exploit/explore: no padding (shard / chunk only when exact)
+    trials = population.axis_size(mesh, "trials")
+    lay = population.Layout(size=n, padded=n,
+                            chunk=chunk_size if chunk_size and n % chunk_size == 0
+                            and chunk_size < n and trials == 1 else None,
+                            mesh=mesh if n % trials == 0 else None)
+    spec = _PBT(make_tr, interval=int(interval), remainder=int(remainder),
+                num_intervals=int(num_intervals), size=n, num_replaced=n_q,
+                perturb=tuple(perturb), lr_name=lr_name, metric=metric, mode=mode, layout=lay)
+    (hp0, keys), (data,) = population.place((hp0, keys), (data,), lay)
+    m, hp_last, lrs, parents, scores = _pbt_jit(
+        spec, hp0, keys, jax.random.fold_in(key, 3), data,
+        jnp.asarray(factors, jnp.float32))
     m = {k: np.asarray(v, np.float64) for k, v in m.items()}
     lrs, parents, scores = np.asarray(lrs), np.asarray(parents), np.asarray(scores)
     div = m.pop("diverged", np.zeros(n)) > 0
@@ -395,3 +382,82 @@ def pbt(trainer: Any, space: Any, *, num_trials: int | None = None, key: jax.Arr
     return SweepResult(hparams={k: np.asarray(v) for k, v in hp_last.items()}, metrics=m,
                        curves={}, diverged=div, metric=metric, mode=mode, space=desc,
                        strategy="pbt", extra=extra)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class _PBT(ByValue):
+    """The structure of a PBT program (compared by value; the factors are data)."""
+
+    make_trainer: Callable[[Any], Trainer]
+    interval: int
+    remainder: int
+    num_intervals: int
+    size: int
+    num_replaced: int
+    perturb: tuple[str, ...]
+    lr_name: str | None
+    metric: str
+    mode: str
+    layout: population.Layout
+
+    def __jaxlr_value_key__(self) -> Any:
+        return tuple(getattr(self, f.name) for f in dataclasses.fields(self))
+
+
+
+def _pbt_program(p: _PBT, hp: dict, keys: jax.Array, k_pbt: jax.Array, data: Any,
+                 factors: jax.Array):
+    tr = p.make_trainer(data)
+    n, n_q = p.size, p.num_replaced
+
+    def lanes(f, *members):
+        return population.lanes(lambda m: f(*m), members, lay=p.layout)
+
+    def advance_eval(states, hp, num):
+        def one(s, h):
+            s = tr.advance(s, h, num)
+            return s, tr.evaluate(s, h)
+        return lanes(one, states, hp)
+
+    def exploit(states, hp, score, k):
+        order = jnp.argsort(score)  # best first (lower is better)
+        top, bottom = order[:n_q], order[n - n_q:]
+        k1, k2 = jax.random.split(k)
+        donors = top[jax.random.randint(k1, (n_q,), 0, n_q)]
+        parent = jnp.arange(n).at[bottom].set(donors)
+        copied = parent != jnp.arange(n)
+        states = jax.tree_util.tree_map(lambda x: x[parent], states)
+        hp = {k_: v[parent] for k_, v in hp.items()}
+        up = jax.random.bernoulli(k2, 0.5, (len(p.perturb), n))
+        for j, name in enumerate(p.perturb):
+            f = jnp.where(up[j], factors[1], factors[0])
+            v = hp[name]
+            newv = (v.astype(jnp.float32) * f).astype(v.dtype)
+            hp[name] = jnp.where(copied, newv, v)
+        if tr.set_hparams is not None:
+            states = lanes(tr.set_hparams, states, hp)
+        return states, hp, parent
+
+    states = lanes(tr.init, hp, keys)
+
+    def body(carry, k):
+        states, hp = carry
+        states, m = advance_eval(states, hp, p.interval)
+        score = _score(m, p.metric, p.mode)
+        lr = hp[p.lr_name] if p.lr_name is not None else jnp.zeros(n)
+        new_states, new_hp, parent = exploit(states, hp, score, k)
+        return (new_states, new_hp), (lr, parent, score)
+
+    ks = jax.random.split(k_pbt, p.num_intervals)
+    (states, hp_last), (lrs, parents, scores) = jax.lax.scan(
+        body, (states, hp), ks[:-1] if p.num_intervals > 1 else ks[:0])
+    # last interval (plus the remainder): no exploit afterwards
+    states, m = advance_eval(states, hp_last, p.interval + p.remainder)
+    score = _score(m, p.metric, p.mode)
+    lr_last = hp_last[p.lr_name] if p.lr_name is not None else jnp.zeros(n)
+    lrs = jnp.concatenate([lrs, lr_last[None]], axis=0)
+    scores = jnp.concatenate([scores, score[None]], axis=0)
+    return m, hp_last, lrs, parents, scores
+
+
+_pbt_jit = jax.jit(_pbt_program, static_argnums=0)

@@ -13,17 +13,17 @@ None needs a download (scikit-learn ships the digits and diabetes data; the teac
 is generated from a seed).
 """
 
-from jaxlr.tasks._builtin import Task as Task
+from jaxlr.engine import Task as Task
 from jaxlr.tasks._builtin import cnn_apply as cnn_apply
 from jaxlr.tasks._builtin import cnn_init as cnn_init
 from jaxlr.tasks._builtin import diabetes as diabetes
 from jaxlr.tasks._builtin import digits_cnn as digits_cnn
 from jaxlr.tasks._builtin import digits_mlp as digits_mlp
-from jaxlr.tasks._builtin import get_task as get_task
-from jaxlr.tasks._builtin import list_tasks as list_tasks
+from jaxlr.engine import get_task as get_task
+from jaxlr.engine import list_tasks as list_tasks
 from jaxlr.tasks._builtin import mlp_apply as mlp_apply
 from jaxlr.tasks._builtin import mlp_init as mlp_init
-from jaxlr.tasks._builtin import register_task as register_task
+from jaxlr.engine import register_task as register_task
 from jaxlr.tasks._builtin import teacher_student as teacher_student
 
 __all__ = ["Task", "cnn_apply", "cnn_init", "diabetes", "digits_cnn", "digits_mlp", "get_task",

@@ -7,76 +7,15 @@ arrays) so that any jaxlr optimizer, finder or sweep works on them unchanged.
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxlr._utils._validation import fail
+from jaxlr.engine import Task, register_task
 
 Batch = tuple[jax.Array, jax.Array]
-
-
-@dataclasses.dataclass(frozen=True)
-class Task:
-    """A small supervised problem: data, model, loss and metrics.
-
-    Attributes:
-      name: registry name (``"digits-mlp"``).
-      description: one line for ``--help`` and tables.
-      init: ``init(key) -> params`` (a pytree of float32 arrays).
-      apply: ``apply(params, x) -> outputs`` (logits for classification, predictions for
-        regression); used by natural-gradient methods that need the model output.
-      loss: ``loss(params, batch) -> scalar`` mean loss over the batch ``(x, y)``.
-      metrics: ``metrics(params, batch) -> dict`` with ``"loss"`` and, for classification,
-        ``"accuracy"``.
-      train: ``(x, y)`` numpy arrays of the training split.
-      valid: ``(x, y)`` numpy arrays of the validation split.
-      batch_size: default mini-batch size.
-      kind: ``"classification"`` or ``"regression"`` (which likelihood the loss is).
-      default_lr: a learning rate that trains this task well with Adam at ``batch_size`` (a
-        starting point for examples and ``jaxlr compare``; the finder exists to do better).
-      steps: a training horizon (optimizer updates) long enough to fit the task at
-        ``default_lr``; examples and the CLI use it as their default ``--steps``.
-    """
-
-    name: str
-    description: str
-    init: Callable[[jax.Array], Any]
-    apply: Callable[[Any, jax.Array], jax.Array]
-    loss: Callable[[Any, Batch], jax.Array]
-    metrics: Callable[[Any, Batch], Mapping[str, jax.Array]]
-    train: tuple[np.ndarray, np.ndarray]
-    valid: tuple[np.ndarray, np.ndarray]
-    batch_size: int
-    kind: str
-    default_lr: float = 1e-3
-    steps: int = 500
-
-    @property
-    def num_train(self) -> int:
-        return int(self.train[0].shape[0])
-
-    def train_batches(self) -> Batch:
-        """The training split as device arrays."""
-        return jnp.asarray(self.train[0]), jnp.asarray(self.train[1])
-
-    def valid_batch(self) -> Batch:
-        """The validation split as one device batch."""
-        return jnp.asarray(self.valid[0]), jnp.asarray(self.valid[1])
-
-    @property
-    def num_valid(self) -> int:
-        return int(self.valid[0].shape[0])
-
-    def summary(self) -> dict[str, Any]:
-        """A JSON-able one-row description (used by ``jaxlr tasks`` tables and results files)."""
-        return {"name": self.name, "kind": self.kind, "description": self.description,
-                "num_train": self.num_train, "num_valid": self.num_valid,
-                "input_shape": list(self.train[0].shape[1:]), "batch_size": self.batch_size,
-                "default_lr": self.default_lr, "steps": self.steps}
 
 
 def _split(x: np.ndarray, y: np.ndarray, valid_fraction: float, seed: int):
@@ -335,38 +274,6 @@ def teacher_student(*, dim: int = 16, teacher_hidden: int = 32, hidden: int = 64
         batch_size=batch_size, kind="regression", default_lr=3e-3, steps=500)
 
 
-_REGISTRY: dict[str, Callable[..., Task]] = {
-    "digits-mlp": digits_mlp,
-    "digits-cnn": digits_cnn,
-    "diabetes": diabetes,
-    "teacher-student": teacher_student,
-}
-
-
-def register_task(name: str, factory: Callable[..., Task]) -> None:
-    """Adds a task factory to the registry used by ``get_task`` and the CLI."""
-    _REGISTRY[name] = factory
-
-
-def list_tasks() -> list[str]:
-    """Names of the built-in tasks."""
-    return sorted(_REGISTRY)
-
-
-def get_task(name: str = "digits-mlp", **kwargs: Any) -> Task:
-    """Builds a built-in task by name (see :func:`list_tasks`).
-
-    Keyword arguments go to the task's factory (``seed``, ``batch_size``, sizes, ...).
-
-    Examples:
-      >>> from jaxlr.tasks import get_task, list_tasks
-      >>> list_tasks()
-      ['diabetes', 'digits-cnn', 'digits-mlp', 'teacher-student']
-      >>> task = get_task("digits-mlp")
-      >>> task.kind, task.batch_size
-      ('classification', 64)
-    """
-    if name not in _REGISTRY:
-        fail("get_task", f"unknown task {name!r}; the built-in tasks are "
-             f"{', '.join(list_tasks())}.")
-    return _REGISTRY[name](**kwargs)
+for _name, _factory in (("digits-mlp", digits_mlp), ("digits-cnn", digits_cnn),
+                       ("diabetes", diabetes), ("teacher-student", teacher_student)):
+    register_task(_name, _factory)
