@@ -55,7 +55,8 @@ def _table(command: Any, ctx: Any) -> list[str]:
 def _epilog(text: str | None) -> list[str]:
     if not text:
         return []
-    lines = [ln for ln in text.replace("\b", "").split("\n")]
+    # "\b" alone on a line is click's "do not rewrap the next paragraph" marker
+    lines = [ln for ln in text.split("\n") if ln.strip() != "\b"]
     body = "\n".join(lines).strip("\n")
     return ["", "From `--help`:", "", "```text", body, "```"]
 

@@ -172,17 +172,35 @@ def page_markdown(ns: Namespace) -> str:
     source = "`__all__`" if ns.has_all else "its public attributes (it has no `__all__`)"
     out.append(f"`{ns.module}` exports {len(ns.names)} names, read from {source} when these "
                f"pages were built.\n")
-    out.append("## Summary\n")
-    out.append("| name | kind | description |\n|---|---|---|")
-    for n in ns.names + ns.extras:
+    def row(n: str) -> str:
         obj = getattr(module, n)
         target = ns.links.get(n, f"{ns.module}.{n}")
         desc = first_paragraph(obj)
-        if n in ns.links:
-            desc = f"see [`{target}`][{target}]" + (f": {desc}" if desc else "")
         extra = " (outside `__all__`)" if n in ns.extras else ""
-        out.append(f"| [`{n}`][{target}] | {kind_of(obj)}{extra} | {desc} |")
-    out.append("")
+        return f"| [`{n}`][{target}] | {kind_of(obj)}{extra} | {desc} |"
+
+    header = "| name | kind | description |\n|---|---|---|"
+    local = [n for n in ns.names + ns.extras if n not in ns.links]
+    if local:
+        out.append("## Summary\n")
+        out.append(header)
+        out.extend(row(n) for n in local)
+        out.append("")
+    if ns.links:
+        # re-exports, grouped by the layer that documents them (in layer order)
+        by_layer: dict[str, list[str]] = {}
+        for n in ns.names + ns.extras:
+            if n in ns.links:
+                by_layer.setdefault(ns.links[n].rsplit(".", 1)[0], []).append(n)
+        out.append("## Re-exported names\n")
+        out.append(f"Each name below is the same object as in the layer that documents it; "
+                   f"the link leads to its entry there.\n")
+        rank = {m: i for i, m in enumerate(PREFERRED_ORDER)}
+        for layer in sorted(by_layer, key=lambda m: (rank.get(m, len(rank)), m)):
+            out.append(f"### From [`{layer}`][{layer}]\n")
+            out.append(header)
+            out.extend(row(n) for n in by_layer[layer])
+            out.append("")
     rendered_names = [n for n in ns.names if n not in ns.links]
     for kind, names in _group(module, rendered_names).items():
         if names:

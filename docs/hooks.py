@@ -27,7 +27,9 @@ import gen_ref  # noqa: E402
 log = logging.getLogger("mkdocs.hooks.jaxlr")
 
 REFERENCE_TITLE = "API reference"
-MARKER = re.compile(r"<!--\s*jaxlr:(?P<kind>[a-z-]+)(?:\s+(?P<arg>[\w.-]+))?\s*-->")
+# A marker stands alone on its line (so that one quoted in text or code is left alone).
+MARKER = re.compile(r"^[ \t]*<!--\s*jaxlr:(?P<kind>[a-z-]+)(?:\s+(?P<arg>[\w.-]+))?\s*-->[ \t]*$",
+                    re.M)
 
 
 def _fill_reference_nav(nav: list) -> bool:
@@ -70,6 +72,9 @@ def on_page_markdown(markdown, page, config, files, **kwargs):
         kind, arg = m.group("kind"), m.group("arg")
         if kind == "cli-options":
             seen[kind].add(arg)
+            if arg is not None and arg not in gen_cli.command_names():
+                log.warning(f"hooks: {src}: `jaxlr {arg}` is not a command")
+                return ""
             return gen_cli.options_markdown(arg)
         if kind == "schedule-figure":
             seen[kind].add(arg)
