@@ -242,8 +242,8 @@ def reference_pages() -> dict[str, str]:
 
 def nav_entries() -> list[Any]:
     """The reference section of the nav (index first, then one entry per namespace)."""
-    return [f"{REFERENCE_DIR}/index.md"] + [{m: f"{REFERENCE_DIR}/{m}.md"}
-                                            for m in namespace_modules()]
+    return [{"Overview": f"{REFERENCE_DIR}/index.md"}] + [{m: f"{REFERENCE_DIR}/{m}.md"}
+                                                          for m in namespace_modules()]
 
 
 def rendered_identifiers() -> dict[str, str]:
