@@ -361,7 +361,7 @@ def get_task(name: str = "digits-mlp", **kwargs: Any) -> Task:
     Examples:
       >>> from jaxlr.tasks import get_task, list_tasks
       >>> list_tasks()
-      ['diabetes', 'digits-cnn', 'digits-mlp', 'teacher-student']
+      ['diabetes', 'digits-cnn', 'digits-mlp', 'teacher-student', 'transformer', 'transformer-tiny']
       >>> task = get_task("digits-mlp")
       >>> task.kind, task.batch_size
       ('classification', 64)
