@@ -1,4 +1,4 @@
-"""Learning-rate-free optimizers (jaxlr.optim._lr_free): optax's numbers, hyperparameters as data."""
+"""Learning-rate-free optimizers: optax's numbers, with the hyperparameters as data."""
 
 import re
 
@@ -204,8 +204,8 @@ def test_hyperparameters_vmap_over_lanes():
 
     got = jax.jit(jax.vmap(lane))(lrs)
     for i, lr in enumerate([1.0, 0.25]):
-        np.testing.assert_allclose(got[i], jax.jit(lambda: _train_fn(optim.prodigy(lr)))(),
-                                   rtol=1e-5)
+        one = jax.jit(lambda lr=lr: _train_fn(optim.prodigy(lr)))
+        np.testing.assert_allclose(got[i], one(), rtol=1e-5)
     assert abs(float(got[0]) - float(got[1])) > 1e-6
 
 
@@ -225,7 +225,7 @@ def test_schedule_as_learning_rate_multiplier():
     lrs = []
     for _ in range(3):
         lrs.append(float(jaxlr.current_lr(state)))
-        u, state = opt.update(jax.grad(loss_fn)(PARAMS), state, PARAMS)
+        _, state = opt.update(jax.grad(loss_fn)(PARAMS), state, PARAMS)
     np.testing.assert_allclose(lrs, [float(sched(k)) for k in range(3)], rtol=1e-6)
     ref = optax.contrib.prodigy(sched)
     ps, _, _ = _train(opt, 12)
