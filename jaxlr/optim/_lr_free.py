@@ -62,7 +62,7 @@ import optax
 from jaxlr._utils._validation import check_choice, fail
 from jaxlr.optim._optimizers import _check_hparam, _check_lr, inject_hyperparams
 
-__all__ = ["LR_FREE", "prodigy", "dadapt_adamw", "dog", "dowg", "mechanize"]
+__all__ = ["LR_FREE", "dadapt_adamw", "dog", "dowg", "mechanize", "prodigy"]
 
 #: Names (in :mod:`jaxlr.optim`) of the learning-rate-free optimizers, e.g. for a registry or
 #: ``jaxlr compare``: ``getattr(jaxlr.optim, name)``. All but ``mechanize`` (which wraps a base
