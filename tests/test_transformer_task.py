@@ -84,6 +84,10 @@ def test_init_is_a_plain_pytree_of_float32_arrays_matching_the_nnx_state(task, p
     assert 20_000 < n < 40_000
     # GPT-2 initialisation: normal(0.02) weights, zero biases, unit LayerNorm scales
     assert abs(float(jnp.std(params["embed"]["embedding"])) - 0.02) < 0.003
+    block = params["blocks"][0]
+    for w, std in ((block["attn"]["query"]["kernel"], 0.02), (block["fc"]["kernel"], 0.02),
+                   (block["attn"]["out"]["kernel"], 0.01), (block["proj"]["kernel"], 0.01)):
+        assert abs(float(jnp.std(w)) - std) < 0.2 * std   # residual outputs: 0.02 / sqrt(2 * 2)
     assert float(jnp.max(jnp.abs(params["blocks"][1]["fc"]["bias"]))) == 0.0
     assert float(jnp.min(params["ln_f"]["scale"])) == 1.0
     # pure function of the key
@@ -95,28 +99,34 @@ def test_init_is_a_plain_pytree_of_float32_arrays_matching_the_nnx_state(task, p
     assert isinstance(nnx.State(params), nnx.State)
 
 
-def test_loss_and_metrics_at_init(task, params):
+@pytest.fixture(scope="module")
+def apply(task):
+    return jax.jit(task.apply)
+
+
+def test_loss_and_metrics_at_init(task, params, apply):
     batch = task.valid_batch()
-    f = jax.jit(lambda p, b: (task.loss(p, b), task.metrics(p, b), task.apply(p, b[0][:4])))
-    loss, metrics, logits = f(params, batch)
-    assert logits.shape == (4, 16, 16) and logits.dtype == jnp.float32
+    loss, metrics = jax.jit(lambda p, b: (task.loss(p, b), task.metrics(p, b)))(params, batch)
     assert loss.shape == () and bool(jnp.isfinite(loss))
     assert abs(float(loss) - np.log(16)) < 0.1      # an untrained model is uniform
     np.testing.assert_allclose(metrics["loss"], loss, rtol=1e-6)
     assert 0.0 <= float(metrics["accuracy"]) <= 1.0
     # the loss is the mean cross-entropy over the non-PAD targets only
     x, y = (np.asarray(a) for a in batch)
-    logp = np.asarray(jax.nn.log_softmax(jax.jit(task.apply)(params, x)))
+    logits = apply(params, x)
+    assert logits.shape == (256, 16, 16) and logits.dtype == jnp.float32
+    logp = np.asarray(jax.nn.log_softmax(logits))
     mask = y != PAD
     nll = -np.take_along_axis(logp, y[..., None], -1)[..., 0]
     np.testing.assert_allclose(loss, nll[mask].mean(), rtol=1e-5)
+    hits = (logits.argmax(-1) == y)[mask]
+    np.testing.assert_allclose(metrics["accuracy"], hits.mean(), rtol=1e-6)
 
 
-def test_model_is_causal(task, params):
-    x = np.asarray(task.valid[0][:2]).copy()
+def test_model_is_causal(task, params, apply):
+    x = np.asarray(task.valid[0]).copy()
     changed = x.copy()
     changed[:, 8:] = NUM_SPECIAL  # rewrite the future
-    apply = jax.jit(task.apply)
     a, b = apply(params, x), apply(params, changed)
     np.testing.assert_allclose(a[:, :8], b[:, :8], rtol=1e-5, atol=1e-6)
     assert not np.allclose(a[:, 8:], b[:, 8:])
@@ -128,12 +138,9 @@ def test_vmap_over_stacked_params_equals_a_loop(task):
     stacked = jax.tree_util.tree_map(lambda *a: jnp.stack(a), *inits)
     batch = jax.tree_util.tree_map(lambda a: a[:64], task.valid_batch())
 
-    @jax.jit
-    def both(stacked, inits, batch):
-        return (jax.vmap(task.loss, in_axes=(0, None))(stacked, batch),
-                jnp.stack([task.loss(p, batch) for p in inits]))
-
-    vmapped, looped = both(stacked, inits, batch)
+    vmapped = jax.jit(jax.vmap(task.loss, in_axes=(0, None)))(stacked, batch)
+    loss = jax.jit(task.loss)
+    looped = jnp.stack([loss(p, batch) for p in inits])
     np.testing.assert_allclose(vmapped, looped, rtol=1e-5)
     assert float(jnp.abs(vmapped[0] - vmapped[1])) > 0  # two different inits
 

@@ -1,9 +1,11 @@
 r"""A small decoder-only transformer language model (flax nnx) on generated algorithmic sequences.
 
 The learning-rate-sensitive task of :mod:`jaxlr.tasks`: pre-LayerNorm causal self-attention
-blocks trained with next-token cross-entropy, the regime in which warm-up matters (Goyal et al.
-2017; Vaswani et al. 2017; Xiong et al. 2020) and in which too large a rate shows as loss spikes
-or a plateau that never breaks.
+blocks trained with Adam on next-token cross-entropy, the standard case for a warm-up
+(Vaswani et al. 2017; Liu et al. 2020 trace it to Adam's early variance; Xiong et al. 2020 show
+pre-LN reduces, not removes, the need). Copying and reversing are learned through a sudden drop
+of the loss (attention finds the positions) that too large a rate never reaches, so the final
+loss depends strongly on the peak rate, the warm-up and the horizon.
 
 **Data** (numpy, from ``seed``, no download). Every sequence is one of three string-to-string
 problems, named by its first token::
@@ -24,10 +26,11 @@ of width ``mlp_ratio * d_model``), a final LayerNorm and an output head tied to 
 embedding; no dropout. GPT-2 initialisation: normal(0.02) weights, residual output projections
 scaled by ``1/sqrt(2 num_layers)``, so the untrained loss is ``log(vocab_size)``.
 
-``task.init(key)`` builds the module and returns its ``nnx.Param`` state as a plain nested dict
-(``nnx.to_pure_dict``; layers under integer keys), a pytree of float32 arrays that optax, the
-finders' ``jax.vmap`` over candidates and checkpoints take as is; ``task.apply`` / ``task.loss``
-rebuild the module inside the traced function with ``nnx.merge(graphdef, params)``.
+``task.init(key)`` returns the module's ``nnx.Param`` state as a plain nested dict (the
+structure of ``nnx.to_pure_dict(nnx.state(model, nnx.Param))``; layers under integer keys), a
+pytree of float32 arrays that optax, the finders' ``jax.vmap`` over candidates and checkpoints
+take as is; ``task.apply`` / ``task.loss`` rebuild the module inside the traced function with
+``nnx.merge(graphdef, params)`` (the graphdef is built once, abstractly, with the task).
 """
 
 from __future__ import annotations
@@ -250,14 +253,27 @@ def _metrics(graphdef, params: Any, batch) -> dict[str, jax.Array]:
 def transformer_lm(*, vocab_size: int = 32, seq_len: int = 32, d_model: int = 64,
                    num_layers: int = 4, num_heads: int = 4, mlp_ratio: int = 4,
                    num_train: int = 4096, num_valid: int = 512, min_len: int = 2,
-                   batch_size: int = 32, default_lr: float = 1e-3, steps: int = 1000,
+                   batch_size: int = 32, default_lr: float = 5e-4, steps: int = 1500,
                    seed: int = 0, name: str = "transformer") -> Task:
     """A decoder-only transformer (flax nnx) on generated copy / reverse / sort sequences.
 
-    See :mod:`jaxlr.tasks._transformer` for the data and the model. ``default_lr`` and
-    ``steps`` are the peak rate and horizon measured to train the task with Adam and a linear
-    warm-up (about 5% of ``steps``) followed by cosine decay; a constant rate without warm-up
-    at the same peak trains worse, and a rate 30x larger fails.
+    See :mod:`jaxlr.tasks._transformer` for the data and the model. The defaults (4 layers,
+    d_model 64, 4 heads, context 32, vocabulary 32, ~200k parameters, 4096 sequences) train on
+    a CPU in minutes. ``default_lr`` and ``steps`` are the peak rate and horizon measured with
+    Adam, a linear warm-up over 5% of the steps and cosine decay to 0 (batch 32, data seed 0,
+    init key 0; final validation loss, untrained log 32 = 3.47):
+
+    ============ ====== ====== ====== ====== ====== ======
+    peak rate    1e-4   3e-4   5e-4   7e-4   1e-3   3e-3
+    ============ ====== ====== ====== ====== ====== ======
+    warm-up 75   2.02   0.68   0.38   0.87   0.88   1.31
+    no warm-up          1.03   1.28
+    ============ ====== ====== ====== ====== ====== ======
+
+    (5e-4 with init key 1: 0.41.) At 5e-4 copy and reverse are solved to ~90% token accuracy;
+    at 1e-3 and above, or without the warm-up, the loss never makes the drop that solves them
+    within the horizon. Over 600 steps the best rate is higher (1e-3 to 3e-3): the optimum
+    depends on the horizon, as on real language models.
 
     Args:
       vocab_size: tokens, including the 5 special ones (PAD, SEP, COPY, REVERSE, SORT).
@@ -309,7 +325,15 @@ def transformer_lm(*, vocab_size: int = 32, seq_len: int = 32, d_model: int = 64
 
 
 def transformer_tiny(**kwargs: Any) -> Task:
-    """The test-suite size: 2 layers, d_model 32, context 16, vocabulary 16."""
+    """The test-suite size: 2 layers, d_model 32, 2 heads, context 16, vocabulary 16 (26k
+    parameters, ~2100 sequences); same data design and model as :func:`transformer_lm`.
+
+    Measured like :func:`transformer_lm` over 400 steps with a 20-step warm-up (final
+    validation loss, untrained log 16 = 2.77): 1e-3: 1.46, 3e-3: 1.26, 1e-2: 1.23 (1.41 without
+    warm-up), 3e-2: 1.96 (2.06 without). ``default_lr=3e-3`` is the rate that also trains well
+    without a warm-up; 30x it (0.09) is much worse (constant Adam, 80 steps: 2.37 against
+    1.81).
+    """
     defaults = dict(vocab_size=16, seq_len=16, d_model=32, num_layers=2, num_heads=2,
                     num_train=2048, num_valid=256, batch_size=32, default_lr=3e-3, steps=400,
                     name="transformer-tiny")
