@@ -297,7 +297,8 @@ def test_tasks_lists_builtin_tasks(capsys):
     code, out, _ = run(capsys, "tasks", "--json")
     assert code == 0
     names = [t["name"] for t in json.loads(out)]
-    assert names == ["diabetes", "digits-cnn", "digits-mlp", "teacher-student"]
+    assert names == ["diabetes", "digits-cnn", "digits-mlp", "teacher-student", "transformer",
+                     "transformer-tiny"]
 
 
 # ---- compilation cache and entry points ------------------------------------------------------

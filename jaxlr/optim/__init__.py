@@ -68,3 +68,20 @@ __all__ += [
     "schedule_free_adamw",
     "schedule_free_sgd",
 ]
+
+# --- learning-rate-free optimizers (optax.contrib, hyperparameters as data) ---
+from jaxlr.optim._lr_free import LR_FREE as LR_FREE  # noqa: E402
+from jaxlr.optim._lr_free import dadapt_adamw as dadapt_adamw  # noqa: E402
+from jaxlr.optim._lr_free import dog as dog  # noqa: E402
+from jaxlr.optim._lr_free import dowg as dowg  # noqa: E402
+from jaxlr.optim._lr_free import mechanize as mechanize  # noqa: E402
+from jaxlr.optim._lr_free import prodigy as prodigy  # noqa: E402
+
+__all__ += [
+    "LR_FREE",
+    "dadapt_adamw",
+    "dog",
+    "dowg",
+    "mechanize",
+    "prodigy",
+]
