@@ -8,9 +8,14 @@ initialisation and the batch order). Host only.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+
+# Distinct line styles and markers for schedules that overlap (see CompareResult.plot).
+_LINESTYLES = ("-", (0, (5, 2)), (0, (1, 1.2)), (0, (6, 2, 1, 2)), (0, (3, 1)), (0, (1, 3)))
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
 
 def moving_average(x: np.ndarray, width: int) -> np.ndarray:
@@ -76,28 +81,62 @@ class CompareResult:
                 "best": self.labels[self.best()],
                 "lrs": self.lrs.tolist(), "mean_losses": np.nanmean(self.losses, 1).tolist()}
 
-    def plot(self, *, smooth: int = 15):
-        """Two panels: training loss (moving average, mean over seeds; raw faintly) and rate."""
+    def plot(self, *, smooth: int = 15, path: Any = None):
+        """Two panels: training loss (moving average of the seed mean; raw faintly) and the
+        learning rate of every schedule.
+
+        Schedules often coincide over whole phases (a shared warm-up, the same peak), so each
+        gets its own colour, dash pattern and marker (markers staggered between schedules),
+        the later ones drawn above the earlier ones with some transparency; the rate panel
+        is logarithmic when the positive rates span more than a decade (zeros drawn at its
+        floor), so small rates are not flattened onto 0.
+
+        Args:
+          smooth: moving-average width (updates) of the loss curves.
+          path: save the figure to this file (``.png``, ``.svg`` or ``.pdf``, parent
+            directories created) and close it. Default: nothing is saved.
+
+        Returns:
+          The matplotlib ``Figure`` (also when saved).
+        """
         from jaxlr.cli._common import pyplot
 
         plt = pyplot()
-        fig, (ax, ax_lr) = plt.subplots(2, 1, figsize=(7, 6), sharex=True,
+        fig, (ax, ax_lr) = plt.subplots(2, 1, figsize=(8.5, 6), sharex=True,
+                                        layout="constrained",
                                         gridspec_kw={"height_ratios": [2.2, 1]})
         steps = np.arange(self.steps)
+        k = len(self.labels)
+        every = max(1, self.steps // 8)
         for i, label in enumerate(self.labels):
+            style = {"color": f"C{i % 10}", "ls": _LINESTYLES[i % len(_LINESTYLES)],
+                     "marker": _MARKERS[i % len(_MARKERS)], "ms": 5, "mec": "k", "mew": 0.4,
+                     "markevery": (int(i * every / max(k, 1)), every), "zorder": 3 + i}
             mean = np.nanmean(self.losses[i], axis=0)
-            (line,) = ax.plot(steps, moving_average(mean[None], smooth)[0], label=label, lw=1.6)
-            ax.plot(steps, mean, color=line.get_color(), alpha=0.25, lw=0.6)
-            ax_lr.plot(steps, self.lrs[i], color=line.get_color(), lw=1.4)
+            nd = int(self.stats[i].get("diverged", 0)) if i < len(self.stats) else 0
+            text = label + (f" ({nd} diverged)" if nd else "")
+            ax.plot(steps, mean, color=style["color"], alpha=0.2, lw=0.6, zorder=1)
+            ax.plot(steps, moving_average(mean[None], smooth)[0], label=text, lw=1.7,
+                    alpha=0.9, **style)
+            ax_lr.plot(steps, self.lrs[i], lw=1.5, alpha=0.85, **style)
         ax.set_yscale("log")
-        ax.set_ylabel("training loss")
-        ax.set_title(f"{self.task}: {self.optimizer}, {self.seeds} seed(s)")
-        ax.legend(fontsize="small")
+        ax.set_ylabel(f"training loss (mean of {smooth})")
+        ax.set_title(f"jaxlr compare: {self.task}, {self.optimizer}, {self.steps} steps x "
+                     f"{self.seeds} seed(s)", fontsize=10)
+        ax.legend(fontsize="small", loc="best")
         ax.grid(True, alpha=0.3)
+        lrs = np.asarray(self.lrs, np.float64)
+        pos = lrs[np.isfinite(lrs) & (lrs > 0)]
+        if pos.size >= 2 and pos.max() / pos.min() > 10.0:
+            ax_lr.set_yscale("log")
+            ax_lr.set_ylim(bottom=max(pos.min(), pos.max() * 1e-6) / 1.5)
         ax_lr.set_ylabel("learning rate")
         ax_lr.set_xlabel("step")
         ax_lr.grid(True, alpha=0.3)
-        fig.tight_layout()
+        if path is not None:
+            from jaxlr.cli._common import save_figure
+
+            save_figure(fig, Path(path))
         return fig
 
 

@@ -334,16 +334,36 @@ class FinderResult:
 
     # -- export -------------------------------------------------------------------------------
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-able dict (arrays as nested lists, NaN/inf as ``None``) plus suggestions."""
+    #: Per-update arrays, exported only with ``to_dict(curves=True)``.
+    CURVE_FIELDS = ("losses", "smoothed", "effective_lrs", "valid_curve")
+
+    def to_dict(self, *, curves: bool = False) -> dict[str, Any]:
+        """A JSON-able dict (arrays as nested lists, NaN/inf as ``None``) plus suggestions.
+
+        By default a summary: the settings, the rates, the horizon losses of every candidate
+        and seed (``final_losses``, ``valid_losses``, ``valid_steps``), ``diverged`` /
+        ``diverged_step``, every rule's suggestion and :meth:`suggest_range` (a few KB for the
+        CLI's 32 rates x 3 seeds x 200 steps). ``curves=True`` adds the per-update curves
+        (:attr:`CURVE_FIELDS`: ``losses``, ``smoothed``, ``effective_lrs``, ``valid_curve``),
+        which is what makes the full export large (about 1 MB for that run).
+        ``out["curves"]`` records which it is.
+        """
         out: dict[str, Any] = {}
         for f in dataclasses.fields(self):
+            if f.name in self.CURVE_FIELDS and not curves:
+                continue
             v = getattr(self, f.name)
             out[f.name] = _json_value(np.asarray(v)) if isinstance(v, np.ndarray) else (
                 _json_value(v))
+        out["curves"] = bool(curves)
         out["suggestion"] = _json_value(float(self._quiet_suggestion()))
         out["default_rule"] = self.default_rule
         out["suggestions"] = {k: _json_value(v) for k, v in self.suggestions().items()}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            out["suggest_range"] = [_json_value(float(v)) for v in self.suggest_range()]
+        band = self._near_best_band()
+        out["near_best"] = None if band is None else [_json_value(v) for v in band]
         out["all_diverged"] = self.all_diverged
         out["message"] = self.message
         return out
@@ -353,25 +373,95 @@ class FinderResult:
             warnings.simplefilter("ignore", RuntimeWarning)
             return self.suggestion
 
-    def to_json(self, path: str | None = None, **kwargs: Any) -> str:
-        """The :meth:`to_dict` as JSON text; also written to ``path`` when given."""
-        text = json.dumps(self.to_dict(), **kwargs)
+    def to_json(self, path: str | None = None, *, curves: bool = False, **kwargs: Any) -> str:
+        """The :meth:`to_dict` (``curves``: see there) as JSON text; also written to ``path``
+        when given. ``kwargs`` go to :func:`json.dumps` (e.g. ``indent=2``)."""
+        text = json.dumps(self.to_dict(curves=curves), **kwargs)
         if path is not None:
             with open(path, "w") as f:
                 f.write(text)
         return text
 
-    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Loss against learning rate (see :func:`jaxlr.plotting.plot_finder`)."""
+    # -- display ------------------------------------------------------------------------------
+
+    def plot(self, ax: Any = None, *, path: Any = None, **kwargs: Any) -> Any:
+        """Loss against learning rate with the suggestion, the range and every rule marked
+        (see :func:`jaxlr.plotting.plot_finder`); ``path=`` saves the figure (PNG/SVG/PDF)."""
         from jaxlr.plotting._finder import plot_finder
 
-        return plot_finder(self, ax=ax, **kwargs)
+        return plot_finder(self, ax=ax, path=path, **kwargs)
+
+    def _near_best_band(self) -> tuple[float, float] | None:
+        """``(lowest, highest)`` candidate rate whose seed-mean horizon loss is within one
+        standard error of the best candidate's (parallel finder, more than one seed)."""
+        if self.method != "parallel" or self.num_seeds < 2 or self.all_diverged:
+            return None
+        _, y = self._metric(None)
+        y = np.asarray(y, np.float64)
+        ok = ~np.asarray(self.diverged, bool).any(axis=1) & np.isfinite(y).all(axis=1)
+        if not ok.any():
+            return None
+        mean = np.where(ok, y.mean(axis=1), np.inf)
+        b = int(np.argmin(mean))
+        se = float(y[b].std(ddof=1) / math.sqrt(y.shape[1]))
+        near = np.flatnonzero(ok & (mean <= mean[b] + se))
+        lrs = np.asarray(self.lrs, np.float64)
+        return float(lrs[near].min()), float(lrs[near].max())
+
+    def summary(self) -> str:
+        """A few lines for people: what ran, the suggestion and its rule, the range for
+        ``cyclic``/``one_cycle``, every rule, the near-best band, divergence (also ``str()``)."""
+        g = lambda v: "nan" if not math.isfinite(v) else f"{v:.3g}"  # noqa: E731
+        task = self.task or "?"
+        if self.method == "parallel":
+            what = (f"parallel finder: {self.lrs.shape[0]} candidates x {self.num_seeds} "
+                    f"seeds x {self.num_steps} steps")
+        else:
+            what = f"range test: {self.num_steps} steps ({self.step_mode or 'exp'} ramp)"
+        lines = [f"FinderResult - {what}",
+                 (f"  task {task}, optimizer {self.optimizer}, schedule {self.schedule}, "
+                  f"batch {self.batch_size}"),
+                 f"  rates searched: {g(self.min_lr)} .. {g(self.max_lr)}"]
+        if self.all_diverged:
+            lines.append(f"  {self.message}")
+            return "\n".join(lines)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            lo, hi = self.suggest_range()
+            rules = self.suggestions()
+        lr = self._quiet_suggestion()
+        lines.append(f"  suggestion: {g(lr)} (rule {self.default_rule})")
+        note = ""
+        if math.isfinite(lr) and math.isfinite(lo) and not (
+                lo * (1 - 1e-9) <= lr <= hi * (1 + 1e-9)):
+            note = " (does not contain the suggestion)"
+        lines.append(f"  range for cyclic / one_cycle: {g(lo)} .. {g(hi)}{note}")
+        lines.append("  rules: " + ", ".join(f"{k} {g(v)}" for k, v in rules.items()))
+        band = self._near_best_band()
+        if band is not None:
+            lines.append(f"  near-best rates (within 1 s.e. of the best): {g(band[0])} .. "
+                         f"{g(band[1])}")
+        if self.method == "parallel":
+            d = np.asarray(self.diverged, bool).any(axis=1)
+            first = f", from {g(float(np.asarray(self.lrs)[d].min()))}" if d.any() else ""
+            lines.append(f"  diverged: {int(d.sum())} of {d.shape[0]} candidates{first}")
+        elif bool(self.diverged):
+            lines.append(f"  diverged at step {int(self.diverged_step)} (rate "
+                         f"{g(float(self.lrs[int(self.diverged_step)]))})")
+        else:
+            lines.append("  diverged: no")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
 
     def __repr__(self) -> str:
         shape = f"{self.lrs.shape[0]} lrs x {self.num_seeds} seeds" if (
             self.method == "parallel") else "1 ramp"
+        lr = self._quiet_suggestion() if not self.all_diverged else math.nan
         return (f"FinderResult(method={self.method!r}, {shape} x {self.num_steps} steps, "
-                f"lrs {self.min_lr:.3g}..{self.max_lr:.3g}, {self.message!r})")
+                f"lrs {self.min_lr:.3g}..{self.max_lr:.3g}, suggestion={lr:.3g} "
+                f"({self.default_rule}))")
 
 
 def suggest_range(result: FinderResult, *, div: float = 4.0) -> tuple[float, float]:

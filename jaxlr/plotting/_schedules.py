@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any, Sequence
 
 from jaxlr._utils import _validation as validation
+from jaxlr.plotting._figure import finish, pyplot
+
+# Several schedules on one axes often coincide over whole phases (a shared warm-up, a common
+# peak): each gets its own dash pattern and is drawn above the one before, so a later
+# (dashed) line over an earlier (solid) one leaves both visible.
+_LINESTYLES = ("-", (0, (5, 2)), (0, (1, 1.5)), (0, (6, 2, 1, 2)), (0, (3, 1)),
+              (0, (1, 3)))
 
 __all__ = ["plot_schedule"]
 
 
-def _pyplot():
-    import matplotlib
-
-    headless = not os.environ.get("DISPLAY") and not os.environ.get("MPLBACKEND")
-    if headless and "inline" not in matplotlib.get_backend().lower():
-        matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def plot_schedule(schedules: Any, total_steps: int, *, ax: Any = None,
-                  labels: Sequence[str] | None = None, log_scale: bool = False) -> Any:
+                  labels: Sequence[str] | None = None, log_scale: bool = False,
+                  title: str | None = None, path: Any = None) -> Any:
     """Draws one schedule, or several on the same axes for comparison.
 
     Args:
@@ -31,9 +27,12 @@ def plot_schedule(schedules: Any, total_steps: int, *, ax: Any = None,
       ax: matplotlib ``Axes`` to draw on; a new figure is created when ``None``.
       labels: one legend label per schedule (default: each schedule's ``repr``, shortened).
       log_scale: logarithmic y axis.
+      title: axes title (default: none).
+      path: save the figure to this file (``.png``, ``.svg`` or ``.pdf``, parent directories
+        created); a figure created here is then closed. Default: nothing is saved.
 
     Returns:
-      The matplotlib ``Axes``.
+      The matplotlib ``Axes`` (also when saved).
 
     Examples:
       >>> import jaxlr
@@ -59,9 +58,9 @@ def plot_schedule(schedules: Any, total_steps: int, *, ax: Any = None,
     if labels is not None and len(labels) != len(items):
         validation.fail("plot_schedule", f"`labels` must have one entry per schedule "
                                           f"({len(items)}); got labels={labels!r}.")
-    if ax is None:
-        plt = _pyplot()
-        _, ax = plt.subplots(figsize=(6, 3.5))
+    owned = ax is None
+    if owned:
+        _, ax = pyplot().subplots(figsize=(6, 3.5), layout="constrained")
     steps = jnp.arange(int(total_steps), dtype=jnp.int32)
     for i, s in enumerate(items):
         values = np.asarray(_evaluate(s, steps))
@@ -70,11 +69,14 @@ def plot_schedule(schedules: Any, total_steps: int, *, ax: Any = None,
         else:
             label = repr(s)
             label = label if len(label) <= 60 else label[:57] + "..."
-        ax.plot(np.asarray(steps), values, label=label)
+        ax.plot(np.asarray(steps), values, label=label, ls=_LINESTYLES[i % len(_LINESTYLES)],
+                lw=1.6 if i == 0 else 1.3, zorder=2 + i)
     ax.set_xlabel("step")
     ax.set_ylabel("learning rate")
     if log_scale:
         ax.set_yscale("log")
     ax.legend(fontsize="small")
     ax.grid(True, alpha=0.3)
-    return ax
+    if title:
+        ax.set_title(title, fontsize=10)
+    return finish("plot_schedule", ax, ax.figure, path, owned=owned)

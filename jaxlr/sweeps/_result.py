@@ -230,7 +230,7 @@ class SweepResult:
         return buf.getvalue()
 
     def table(self, top: int | None = 10, metrics: Sequence[str] | None = None) -> str:
-        """A plain-text table of the ``top`` trials, best first."""
+        """A plain-text table of the ``top`` trials, best first (``diverged``: yes/no)."""
         order = np.argsort(self.scores() * (1 if self.mode == "min" else -1), kind="stable")
         if top is not None:
             order = order[:top]
@@ -243,26 +243,56 @@ class SweepResult:
                 v = np.asarray(self.hparams[k])[i]
                 r.append(f"{v:.4g}" if isinstance(v, (float, np.floating)) else str(v))
             r += [f"{float(self.metrics[m][i]):.4f}" for m in mnames]
-            r.append("yes" if self.diverged[i] else "")
+            r.append("yes" if self.diverged[i] else "no")
             rows.append(r)
         widths = [max(len(c), *(len(r[j]) for r in rows)) if rows else len(c)
                   for j, c in enumerate(cols)]
         fmt = lambda r: "  ".join(x.rjust(w) for x, w in zip(r, widths))  # noqa: E731
         return "\n".join([fmt(cols), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows])
 
+    def summary(self, top: int = 5) -> str:
+        """A few lines for people (also ``str()``): strategy, trials, metric and mode, the best
+        configuration and its score, the diverged count, then the :meth:`table` of the ``top``
+        best trials (``top=0``: no table)."""
+        nd = int(np.asarray(self.diverged, bool).sum())
+        lines = [(f"SweepResult - {self.strategy} sweep: {len(self)} trials, ranked by "
+                  f"{self.metric} ({self.mode}), {nd} diverged")]
+        if np.isfinite(self.scores()).any():
+            i = self.best_index
+            cfg = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                            for k, v in self.config(i).items())
+            lines.append(f"  best: trial {i}, {self.metric} "
+                         f"{float(self.metrics[self.metric][i]):.4g} ({cfg})")
+        else:
+            lines.append("  best: none (every trial diverged or has a non-finite "
+                         f"{self.metric})")
+        if top:
+            lines += ["", self.table(top=top)]
+        return "\n".join(lines)
+
     def __str__(self) -> str:
-        return (f"SweepResult({self.strategy}, {len(self)} trials, metric={self.metric!r} "
-                f"({self.mode}), {int(self.diverged.sum())} diverged)\n" + self.table(top=5))
+        return self.summary()
+
+    def __repr__(self) -> str:
+        nd = int(np.asarray(self.diverged, bool).sum())
+        text = (f"SweepResult(strategy={self.strategy!r}, trials={len(self)}, "
+                f"metric={self.metric!r}, mode={self.mode!r}")
+        if np.isfinite(self.scores()).any():
+            i = self.best_index
+            text += f", best={float(self.metrics[self.metric][i]):.4g} (trial {i})"
+        return text + f", diverged={nd})"
 
     # ---- plots and refit
-    def plot(self, kind: str = "metric", **kwargs):
+    def plot(self, kind: str = "metric", *, path: Any = None, **kwargs):
         """Plots via :mod:`jaxlr.plotting`: ``kind`` in ``"metric"`` (metric vs each
-        hyperparameter), ``"heatmap"`` (two hyperparameters), ``"curves"``, ``"pbt"``."""
+        hyperparameter), ``"heatmap"`` (two hyperparameters), ``"curves"`` (per-step curves,
+        best trials labelled), ``"pbt"``. ``path=`` saves the figure (PNG/SVG/PDF) and closes
+        it; the Figure is returned either way."""
         from jaxlr.plotting import _sweep as plot_sweep
         fns = {"metric": plot_sweep.plot_sweep, "heatmap": plot_sweep.plot_sweep_heatmap,
                "curves": plot_sweep.plot_sweep_curves, "pbt": plot_sweep.plot_pbt_schedule}
         check_choice("SweepResult.plot", "kind", kind, tuple(fns))
-        return fns[kind](self, **kwargs)
+        return fns[kind](self, path=path, **kwargs)
 
     def refit(self, config: Mapping[str, Any] | int | None = None, *, key: Any,
               steps: int | None = None):
