@@ -1,5 +1,7 @@
 """Public namespace: jaxlr.engine (train state, compiled steps, fit, checkpoints)."""
 
+from jaxlr.engine._checkpoint import CheckpointError as CheckpointError
+from jaxlr.engine._checkpoint import CheckpointManager as CheckpointManager
 from jaxlr.engine._checkpoint import latest_checkpoint_step as latest_checkpoint_step
 from jaxlr.engine._checkpoint import restore_checkpoint as restore_checkpoint
 from jaxlr.engine._checkpoint import save_checkpoint as save_checkpoint
@@ -12,6 +14,8 @@ from jaxlr.engine._step import make_train_step as make_train_step
 from jaxlr.engine._step import train_step_fn as train_step_fn
 
 __all__ = [
+    "CheckpointError",
+    "CheckpointManager",
     "History",
     "fit",
     "latest_checkpoint_step",
