@@ -42,8 +42,11 @@ import errno as _errno
 import json
 import os
 import re
+import contextlib
 import shutil
+import sys
 import tempfile
+import time
 import warnings
 import zlib
 from importlib import metadata as _metadata
@@ -89,6 +92,56 @@ def _ocp():
     return ocp
 
 
+def _checkpointer(ocp):
+    """orbax's synchronous checkpointer of composite steps (use it in a ``with`` block).
+
+    Item directories are created synchronously: a failed save leaves no directory creation
+    running in the background (which would recreate the partial save after its cleanup).
+    """
+    options = ocp.CompositeOptions(
+        async_options=ocp.options.AsyncOptions(create_directories_asynchronously=False))
+    return ocp.Checkpointer(ocp.CompositeCheckpointHandler(composite_options=options))
+
+
+@contextlib.contextmanager
+def _orbax_call():
+    """Runs one orbax save or restore; when it fails, lets its in-flight work finish quietly.
+
+    When one read or write of a step fails, orbax closes the event loop of that call while
+    tensorstore still completes the others; each of them then reports "Event loop is closed"
+    on ``sys.unraisablehook`` (dozens of tracebacks, no effect: their results are discarded).
+    For the duration of the call, and on failure until those completions have stopped, exactly
+    these reports are dropped; every other one goes to the previous hook, which is put back.
+    """
+    previous = sys.unraisablehook
+    dropped = []
+
+    def hook(unraisable):
+        e = unraisable.exc_value
+        if isinstance(e, RuntimeError) and str(e) == "Event loop is closed":
+            dropped.append(time.monotonic())
+            return
+        previous(unraisable)
+
+    sys.unraisablehook = hook
+    try:
+        yield
+    except BaseException:
+        # in-flight completions arrive within milliseconds: wait until 0.1 s pass without one
+        start = last = time.monotonic()
+        seen = len(dropped)
+        while time.monotonic() - start < 2.0:
+            time.sleep(0.02)
+            if len(dropped) != seen:
+                seen, last = len(dropped), time.monotonic()
+            elif time.monotonic() - last >= 0.1:
+                break
+        raise
+    finally:
+        if sys.unraisablehook is hook:
+            sys.unraisablehook = previous
+
+
 # --------------------------------------------------------------------------- errors and words
 
 
@@ -128,8 +181,10 @@ def _short(value: Any, limit: int = 120) -> str:
 
 
 def _first_line(e: BaseException, limit: int = 160) -> str:
-    text = str(e).strip().splitlines()
-    return _short(text[0] if text else type(e).__name__, limit)
+    """The start of an exception's message (the full one is in the chained exception)."""
+    lines = str(e).strip().splitlines()
+    text = lines[0].strip() if lines else type(e).__name__
+    return text if len(text) <= limit else text[:limit - 3].rstrip() + "..."
 
 
 def _check_path(fn: str, name: str, directory: Any) -> str:
@@ -580,7 +635,7 @@ class CheckpointManager:
             if primary:
                 self._remove_partial(step)
             _sync(f"jaxlr_ckpt_start_{step}")
-            with ocp.Checkpointer(ocp.CompositeCheckpointHandler()) as ckptr:
+            with _checkpointer(ocp) as ckptr, _orbax_call():
                 ckptr.save(tmp, args=ocp.args.Composite(**{
                     _STATE: ocp.args.StandardSave(tree), _RECORD: ocp.args.JsonSave(record)}))
             if primary:
@@ -592,7 +647,11 @@ class CheckpointManager:
                 _fsync_dir(self.directory)
             _sync(f"jaxlr_ckpt_done_{step}")
         except BaseException as e:
-            cleaned = self._remove_partial(step) if primary else True
+            cleaned = True
+            if primary:
+                self._remove_partial(step)
+                time.sleep(0.05)  # a write still in flight would re-create the partial save
+                cleaned = self._remove_partial(step) and not self._partial_left(step)
             if moved is not None and not os.path.lexists(final):
                 try:
                     os.rename(moved, final)
@@ -620,8 +679,12 @@ class CheckpointManager:
         left = ("no partial files are left" if cleaned else
                 f"partial files may be left in {os.path.basename(self._step_dir(step)) + _TMP!r} "
                 "(never read as a step)")
-        kept = (f"the earlier steps {', '.join(map(str, earlier))} are untouched" if earlier
-                else "no earlier step is affected")
+        if len(earlier) == 1:
+            kept = f"the earlier step {earlier[0]} is untouched"
+        elif earlier:
+            kept = f"the earlier steps {', '.join(map(str, earlier))} are untouched"
+        else:
+            kept = "no earlier step is affected"
         if moved is not None:
             kept += f"; the previous step {step} is in {os.path.basename(moved)!r}"
         err = OSError(
@@ -647,6 +710,14 @@ class CheckpointManager:
                 except OSError:
                     ok = False
         return ok
+
+    def _partial_left(self, step: int) -> bool:
+        prefix = str(step) + _TMP
+        try:
+            return any(n == prefix or n.startswith(prefix + ".") for n in
+                       os.listdir(self.directory))
+        except OSError:
+            return False
 
     def _move_aside(self, step: int) -> str:
         final = self._step_dir(step)
@@ -802,8 +873,9 @@ class CheckpointManager:
         if reason is not None:
             damaged(reason)
         try:
-            doc = ckptr.restore(step_dir, args=ocp.args.Composite(
-                **{_RECORD: ocp.args.JsonRestore()}))[_RECORD]
+            with _orbax_call():
+                doc = ckptr.restore(step_dir, args=ocp.args.Composite(
+                    **{_RECORD: ocp.args.JsonRestore()}))[_RECORD]
         except Exception as e:  # noqa: BLE001 - any orbax failure is reported as damage
             damaged(f"its jaxlr record cannot be read ({_first_line(e)})", e)
         if isinstance(doc, dict) and doc.get("format") == _FORMAT and doc.get(
@@ -827,7 +899,7 @@ class CheckpointManager:
         ocp = _ocp()
         for s in reversed([s for s in self.all_steps() if s < step]):
             try:
-                with ocp.Checkpointer(ocp.CompositeCheckpointHandler()) as ckptr:
+                with _checkpointer(ocp) as ckptr:
                     self._precheck("", s, ckptr, want, hint=False)
             except Exception:  # noqa: BLE001, S112 - any failure: not intact
                 continue
@@ -843,11 +915,12 @@ class CheckpointManager:
                  f"{'steps ' + ', '.join(map(str, steps)) if steps else 'no checkpoint'}.",
                  error=FileNotFoundError)
         ocp = _ocp()
-        with ocp.Checkpointer(ocp.CompositeCheckpointHandler()) as ckptr:
+        with _checkpointer(ocp) as ckptr:
             doc = self._precheck(fn, step, ckptr, want, hint=hint)
             try:
-                restored = ckptr.restore(step_dir, args=ocp.args.Composite(
-                    **{_STATE: ocp.args.StandardRestore(abstract)}))[_STATE]
+                with _orbax_call():
+                    restored = ckptr.restore(step_dir, args=ocp.args.Composite(
+                        **{_STATE: ocp.args.StandardRestore(abstract)}))[_STATE]
                 leaves = treedef.flatten_up_to(restored)
             except Exception as e:  # noqa: BLE001 - any orbax failure is reported as damage
                 raise self._error(fn, step, f"its arrays cannot be read ({_first_line(e)})",
