@@ -137,7 +137,8 @@ def _members(step_dir, group):
 
 
 def _damage(path, how, rng):
-    data = open(path, "rb").read()
+    with open(path, "rb") as f:
+        data = f.read()
     if how == "truncate":
         new = data[: len(data) // 2]
     elif how == "empty":
@@ -197,9 +198,14 @@ def test_emptied_step_directory(ckdir):
     with pytest.raises(CheckpointError, match=r"step 6 in .* is damaged: its directory is empty"
                        r".*would resume from step 3"):
         jaxlr.restore_checkpoint(ckdir, make_state(0))
-    with pytest.warns(RuntimeWarning, match="step 6"):
+    with pytest.warns(RuntimeWarning, match="step 6") as rec:
         state = jaxlr.restore_checkpoint(ckdir, make_state(0), on_damaged="fallback")
     assert_same(state, make_state(3))
+    with pytest.warns(RuntimeWarning, match="step 6") as rec2:
+        state, step = CheckpointManager(ckdir).restore_latest(make_state(0), on_damaged="fallback")
+    assert step == 3
+    assert_same(state, make_state(3))
+    assert rec[0].filename == rec2[0].filename == __file__  # the warnings point at the caller
     assert os.path.isdir(ckdir / "6")
 
 
@@ -270,13 +276,13 @@ def test_restore_latest_without_checkpoints(tmp_path):
 
 
 @pytest.mark.parametrize("other, words", [
-    (dict(width=5), r"the leaf \.params\['b'\] has shape \(5,\) in the checkpoint but \(3,\) in "
-                    r"the target"),
-    (dict(opt=jaxlr.sgd(0.1)), r"the first differing leaf is \.opt_state"),
-    (dict(key=False), r"the first differing leaf is \.plateau\.scale in the checkpoint but "
-                    r"\.key in the target"),
-    (dict(dtype=jnp.bfloat16), r"the leaf \.params\['b'\] has dtype bfloat16 in the checkpoint "
-                               r"but float32 in the target"),
+    ({"width": 5}, (r"the leaf \.params\['b'\] has shape \(5,\) in the checkpoint but \(3,\) "
+                    r"in the target")),
+    ({"opt": jaxlr.sgd(0.1)}, r"the first differing leaf is \.opt_state"),
+    ({"key": False}, (r"the first differing leaf is \.plateau\.scale in the checkpoint but "
+                      r"\.key in the target")),
+    ({"dtype": jnp.bfloat16}, (r"the leaf \.params\['b'\] has dtype bfloat16 in the checkpoint "
+                               r"but float32 in the target")),
 ])
 def test_checkpoint_of_another_model(tmp_path, other, words):
     d = tmp_path / "ck"
@@ -360,7 +366,7 @@ _RESTORE_FAILS = textwrap.dedent("""
 def test_failed_restore_leaves_nothing_open(tmp_path):
     res = subprocess.run([sys.executable, "-W", "always::ResourceWarning", "-c",
                           BUILD + _RESTORE_FAILS, str(tmp_path / "ck")], capture_output=True,
-                         text=True, env=_child_env(), timeout=240)
+                         text=True, env=_child_env(), timeout=240, check=False)
     assert res.returncode == 0, res.stderr[-3000:]
     assert "restore failed cleanly" in res.stdout
     for bad in ("Event loop is closed", "ResourceWarning", "Traceback", "unclosed"):
@@ -472,7 +478,7 @@ def test_crash_at_each_point_of_a_save(ckdir, monkeypatch, point):
     m = CheckpointManager(ckdir, max_to_keep=2 if point == "prune" else None)
     step, expect = 9, 6
     death = _Death()
-    is_tmp = lambda src, *args: str(src).endswith(ck._TMP)  # noqa: E731 - <step>.jaxlr-tmp
+    is_tmp = lambda src, *args: str(src).endswith(ck._TMP)
     with monkeypatch.context() as mp:
         # the clean-up of leftovers (at the start of a save) works until the "death"
         mp.setattr(CheckpointManager, "_remove_partial",

@@ -38,11 +38,11 @@ Only local (POSIX) paths are supported.
 
 from __future__ import annotations
 
+import contextlib
 import errno as _errno
 import json
 import os
 import re
-import contextlib
 import shutil
 import sys
 import tempfile
@@ -50,7 +50,7 @@ import time
 import warnings
 import zlib
 from importlib import metadata as _metadata
-from typing import Any
+from typing import Any, Self
 
 import jax
 import jax.numpy as jnp
@@ -357,9 +357,7 @@ def _abstract(fn: str, target: Any):
                 sharding = None
                 key = {"dtype": str(t.dtype), "impl": None}
             shape, dtype = data.shape, data.dtype
-        elif isinstance(t, jax.Array):
-            shape, dtype, sharding = t.shape, t.dtype, t.sharding
-        elif isinstance(t, jax.ShapeDtypeStruct):
+        elif isinstance(t, (jax.Array, jax.ShapeDtypeStruct)):
             shape, dtype, sharding = t.shape, t.dtype, t.sharding
         elif isinstance(t, (np.ndarray, np.generic, bool, int, float, complex)):
             a = np.asarray(t)
@@ -570,10 +568,10 @@ class CheckpointManager:
     def __repr__(self) -> str:
         return f"CheckpointManager({self.directory!r}, max_to_keep={self.max_to_keep})"
 
-    def __enter__(self) -> "CheckpointManager":
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def close(self) -> None:
@@ -591,8 +589,9 @@ class CheckpointManager:
         except FileNotFoundError:
             return []
         except NotADirectoryError:
+            kind = "a regular file" if os.path.isfile(self.directory) else "not a directory"
             fail("CheckpointManager", f"the checkpoint directory {_short(self.directory)!r} is "
-                 "not a directory.", hint="Pass a directory path (a new one is created).")
+                 f"{kind}.", hint="Pass a directory path (a new one is created).")
         return sorted(int(n) for n in names
                       if _STEP_RE.fullmatch(n) and os.path.isdir(os.path.join(self.directory, n)))
 
@@ -758,16 +757,16 @@ class CheckpointManager:
         """
         fn = "CheckpointManager.restore"
         if step is None:
-            state, found = self.restore_latest(target, on_damaged="raise", _fn=fn)
+            state, found = self._restore_latest(fn, target, "raise")
             if found is None:
                 fail(fn, f"no checkpoint in {_short(self.directory)!r}.",
                      error=FileNotFoundError)
             return state
         check_steps(fn, step=step, minimum=0)
-        return self._restore_step(fn, target, int(step), hint=True)
+        return self._restore_step(fn, _abstract(fn, target), int(step), hint=True)
 
-    def restore_latest(self, target: Any, *, on_damaged: str = "raise",
-                       _fn: str = "CheckpointManager.restore_latest") -> tuple[Any, int | None]:
+    def restore_latest(self, target: Any, *,
+                       on_damaged: str = "raise") -> tuple[Any, int | None]:
         """Restores the newest step into the structure of ``target`` (see :meth:`restore`).
 
         Args:
@@ -786,7 +785,10 @@ class CheckpointManager:
         Raises:
           CheckpointError: see ``on_damaged``; with ``"fallback"``, also when no step is intact.
         """
-        fn = _fn
+        return self._restore_latest("CheckpointManager.restore_latest", target, on_damaged)
+
+    def _restore_latest(self, fn: str, target: Any, on_damaged: str) -> tuple[Any, int | None]:
+        # called by the public entry points only (the warnings' stacklevel points at the user)
         if not isinstance(on_damaged, str):
             fail(fn, f"`on_damaged` must be a string; got on_damaged={on_damaged!r}.",
                  error=TypeError)
@@ -796,18 +798,18 @@ class CheckpointManager:
         steps = self.all_steps()
         if not steps:
             return target, None
-        _abstract(fn, target)  # a wrong kind of target fails before any disk access
+        abstract = _abstract(fn, target)  # a wrong kind of target fails before disk access
         skipped = []
         for s in reversed(steps):
             try:
-                state = self._restore_step(fn, target, s, hint=on_damaged == "raise")
+                state = self._restore_step(fn, abstract, s, hint=on_damaged == "raise")
             except CheckpointError as e:
                 if on_damaged == "raise" or not e.damaged:
                     raise
                 warnings.warn(f"{fn}: skipped the damaged step {s} in {_short(self.directory)!r}"
                               f": {e.reason}; trying an older step. The damaged step is left in "
                               "place (jaxlr never deletes it): inspect, move or delete it "
-                              "yourself.", RuntimeWarning, stacklevel=2 if _fn == fn else 3)
+                              "yourself.", RuntimeWarning, stacklevel=3)
                 skipped.append((s, e.reason))
                 continue
             return state, s
@@ -906,8 +908,8 @@ class CheckpointManager:
             return s
         return None
 
-    def _restore_step(self, fn: str, target: Any, step: int, *, hint: bool) -> Any:
-        abstract, want, treedef = _abstract(fn, target)
+    def _restore_step(self, fn: str, abstract_target: tuple, step: int, *, hint: bool) -> Any:
+        abstract, want, treedef = abstract_target
         step_dir = self._step_dir(step)
         if not os.path.isdir(step_dir):
             steps = self.all_steps()
@@ -922,7 +924,7 @@ class CheckpointManager:
                     restored = ckptr.restore(step_dir, args=ocp.args.Composite(
                         **{_STATE: ocp.args.StandardRestore(abstract)}))[_STATE]
                 leaves = treedef.flatten_up_to(restored)
-            except Exception as e:  # noqa: BLE001 - any orbax failure is reported as damage
+            except Exception as e:
                 raise self._error(fn, step, f"its arrays cannot be read ({_first_line(e)})",
                                   damaged=True, hint=hint, want=want) from e
         out = []
@@ -1005,7 +1007,7 @@ def restore_checkpoint(directory: str | os.PathLike, target: Any, *, step: int |
     with CheckpointManager(path) as m:
         if step is not None:
             return m.restore(target, step)
-        state, found = m.restore_latest(target, on_damaged=on_damaged, _fn=fn)
+        state, found = m._restore_latest(fn, target, on_damaged)
         if found is None:
             fail(fn, f"no checkpoint in {_short(path)!r}.", error=FileNotFoundError)
         return state
