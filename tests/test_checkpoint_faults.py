@@ -502,7 +502,7 @@ def test_crash_at_each_point_of_a_save(ckdir, monkeypatch, point):
             mp.setattr(ck.shutil, "rmtree", death.at(shutil.rmtree))
         with pytest.raises(_Crash):
             m.save(make_state(step), step)
-    fresh = CheckpointManager(ckdir)
+    fresh = CheckpointManager(ckdir, max_to_keep=2 if point == "prune" else None)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         state, got = fresh.restore_latest(make_state(0), on_damaged="fallback")
@@ -517,6 +517,8 @@ def test_crash_at_each_point_of_a_save(ckdir, monkeypatch, point):
     fresh.save(make_state(step + 1), step)  # saving that step again works, leftovers go
     assert not [n for n in os.listdir(ckdir) if n.startswith(f"{step}.jaxlr-tmp")]
     assert_same(fresh.restore(make_state(0), step), make_state(step + 1))
+    if point == "prune":  # the interrupted deletion was finished by the next prune
+        assert sorted(os.listdir(ckdir)) == ["10", "9"]
 
 
 # --------------------------------------------------------------------------- failing saves
@@ -535,7 +537,7 @@ def _check_failed_save(d, before, state, exc, step=9):
     assert type(exc.value) is OSError and exc.value.errno == errno.ENOSPC
     assert msg.startswith(f"CheckpointManager.save: could not save step {step} in ")
     assert str(d) in msg and "the disk is full" in msg
-    assert "earlier steps 3, 6 are untouched" in msg and "state in memory is unchanged" in msg
+    assert "existing steps 3, 6 are untouched" in msg and "state in memory is unchanged" in msg
     assert "no partial files are left" in msg
     assert exc.value.__cause__ is not None
     assert sorted(os.listdir(d)) == ["3", "6"]  # nothing partial, nothing deleted
@@ -631,7 +633,8 @@ def test_read_only_directory_for_real(ckdir):
 def test_save_into_a_regular_file(tmp_path):
     f = tmp_path / "file"
     f.write_text("x")
-    with pytest.raises(OSError, match=r"could not save step 1 in .*file.*not a directory") as exc:
+    with pytest.raises(OSError, match=r"save_checkpoint: could not save step 1 in .*file.*not a "
+                       r"directory") as exc:
         jaxlr.save_checkpoint(f, make_state(1))
     assert exc.value.errno == errno.ENOTDIR
     assert f.read_text() == "x"
@@ -640,8 +643,9 @@ def test_save_into_a_regular_file(tmp_path):
 def test_saving_an_existing_step_moves_it_aside(ckdir):
     m = CheckpointManager(ckdir)
     with pytest.warns(RuntimeWarning, match=r"already held a step 6; it was moved to "
-                      r"'6\.jaxlr-replaced-1' \(not deleted\)"):
+                      r"'6\.jaxlr-replaced-1' \(not deleted\)") as rec:
         m.save(make_state(7), 6)
+    assert rec[0].filename == __file__
     assert sorted(os.listdir(ckdir)) == ["3", "6", "6.jaxlr-replaced-1"]
     assert m.all_steps() == [3, 6]
     assert_same(m.restore(make_state(0), 6), make_state(7))
@@ -656,7 +660,7 @@ def test_max_to_keep_prunes_only_after_a_good_save(tmp_path):
 
 
 def test_bad_leaves_are_refused_before_writing(tmp_path):
-    with pytest.raises(TypeError, match=r"CheckpointManager.save: the state leaf \['name'\] "
+    with pytest.raises(TypeError, match=r"save_checkpoint: the state leaf \['name'\] "
                        r"is a str"):
         jaxlr.save_checkpoint(tmp_path / "ck", {"w": jnp.ones(2), "name": "x"}, step=1)
     assert not (tmp_path / "ck" / "1").exists()

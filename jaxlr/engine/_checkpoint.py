@@ -615,7 +615,9 @@ class CheckpointManager:
             disk): the message names the step, the directory and the reason. No partial step is
             left, earlier steps are untouched and ``state`` can still be saved elsewhere.
         """
-        fn = "CheckpointManager.save"
+        self._save("CheckpointManager.save", state, step)
+
+    def _save(self, fn: str, state: Any, step: int) -> None:
         check_steps(fn, step=step, minimum=0)
         step = int(step)
         tree, leaves = _saveable(fn, state)
@@ -625,7 +627,7 @@ class CheckpointManager:
         primary = jax.process_index() == 0
         record = {"format": _FORMAT, "version": _VERSION, "jaxlr": _jaxlr_version(),
                   "leaves": leaves}
-        moved = None
+        moved, renamed = None, False
         try:
             if os.path.lexists(self.directory) and not os.path.isdir(self.directory):
                 raise NotADirectoryError(_errno.ENOTDIR, "not a directory (a regular file?)",
@@ -643,9 +645,12 @@ class CheckpointManager:
                 if os.path.lexists(final):
                     moved = self._move_aside(step)
                 os.rename(tmp, final)
+                renamed = True
                 _fsync_dir(self.directory)
             _sync(f"jaxlr_ckpt_done_{step}")
         except BaseException as e:
+            if renamed:  # pragma: no cover - only the multi-process barrier comes after
+                raise
             cleaned = True
             if primary:
                 self._remove_partial(step)
@@ -664,7 +669,7 @@ class CheckpointManager:
             warnings.warn(f"{fn}: {_short(self.directory)!r} already held a step {step}; it was "
                           f"moved to {os.path.basename(moved)!r} (not deleted) and replaced by "
                           "the new one. Delete it yourself once you no longer need it.",
-                          RuntimeWarning, stacklevel=2)
+                          RuntimeWarning, stacklevel=3)
         if self.max_to_keep is not None and primary:
             self._prune(fn, step)
 
@@ -679,11 +684,11 @@ class CheckpointManager:
                 f"partial files may be left in {os.path.basename(self._step_dir(step)) + _TMP!r} "
                 "(never read as a step)")
         if len(earlier) == 1:
-            kept = f"the earlier step {earlier[0]} is untouched"
+            kept = f"the existing step {earlier[0]} is untouched"
         elif earlier:
-            kept = f"the earlier steps {', '.join(map(str, earlier))} are untouched"
+            kept = f"the existing steps {', '.join(map(str, earlier))} are untouched"
         else:
-            kept = "no earlier step is affected"
+            kept = "no other step is affected"
         if moved is not None:
             kept += f"; the previous step {step} is in {os.path.basename(moved)!r}"
         err = OSError(
@@ -727,6 +732,9 @@ class CheckpointManager:
         return f"{final}{_REPLACED}{i}"
 
     def _prune(self, fn: str, step: int) -> None:
+        for n in os.listdir(self.directory):  # deletions a crash interrupted: finish them
+            if n.endswith(_DELETING) and _STEP_RE.fullmatch(n[:-len(_DELETING)]):
+                shutil.rmtree(os.path.join(self.directory, n), ignore_errors=True)
         steps = self.all_steps()
         for old in steps[:max(len(steps) - self.max_to_keep, 0)]:
             if old == step:
@@ -738,7 +746,7 @@ class CheckpointManager:
             except OSError as e:
                 warnings.warn(f"{fn}: max_to_keep={self.max_to_keep}: could not delete the old "
                               f"step {old} in {_short(self.directory)!r} ({e.strerror or e}).",
-                              RuntimeWarning, stacklevel=3)
+                              RuntimeWarning, stacklevel=4)
 
     # ------------------------------------------------------------------ restore
 
@@ -973,7 +981,7 @@ def save_checkpoint(directory: str | os.PathLike, state: Any, *, step: int | Non
         step = int(state.step)
     check_steps("save_checkpoint", step=step, minimum=0)
     with CheckpointManager(directory, max_to_keep=max_to_keep) as m:
-        m.save(state, step)
+        m._save("save_checkpoint", state, step)
     return int(step)
 
 
@@ -1006,7 +1014,8 @@ def restore_checkpoint(directory: str | os.PathLike, target: Any, *, step: int |
         fail(fn, f"no checkpoint directory {_short(path)!r}.", error=FileNotFoundError)
     with CheckpointManager(path) as m:
         if step is not None:
-            return m.restore(target, step)
+            check_steps(fn, step=step, minimum=0)
+            return m._restore_step(fn, _abstract(fn, target), int(step), hint=True)
         state, found = m._restore_latest(fn, target, on_damaged)
         if found is None:
             fail(fn, f"no checkpoint in {_short(path)!r}.", error=FileNotFoundError)
