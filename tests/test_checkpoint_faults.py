@@ -487,8 +487,9 @@ def test_crash_at_each_point_of_a_save(ckdir, monkeypatch, point):
             real = ocp.StandardCheckpointHandler.async_save
 
             async def async_save(self, *args, **kwargs):
-                await real(self, *args, **kwargs)
-                raise _Crash
+                for f in await real(self, *args, **kwargs) or []:
+                    f.result()  # the array data is written (nothing left in flight) ...
+                raise _Crash  # ... and the process dies before orbax finalizes the save
 
             mp.setattr(ocp.StandardCheckpointHandler, "async_save", async_save)
         elif point == "checksums-written":  # checksum file written, not yet renamed in place

@@ -127,14 +127,16 @@ def _orbax_call():
     try:
         yield
     except BaseException:
-        # in-flight completions arrive within milliseconds: wait until 0.1 s pass without one
+        # in-flight completions arrive within milliseconds: wait at least 0.3 s, and until
+        # 0.1 s pass without one (at most 2 s)
         start = last = time.monotonic()
         seen = len(dropped)
         while time.monotonic() - start < 2.0:
             time.sleep(0.02)
+            now = time.monotonic()
             if len(dropped) != seen:
-                seen, last = len(dropped), time.monotonic()
-            elif time.monotonic() - last >= 0.1:
+                seen, last = len(dropped), now
+            elif now - last >= 0.1 and now - start >= 0.3:
                 break
         raise
     finally:
