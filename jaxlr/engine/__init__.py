@@ -12,6 +12,8 @@
 * :func:`as_key`, the one rule for ``key`` arguments; :func:`trained_module` (flax nnx).
 """
 
+from jaxlr.engine._checkpoint import CheckpointError as CheckpointError
+from jaxlr.engine._checkpoint import CheckpointManager as CheckpointManager
 from jaxlr.engine._checkpoint import latest_checkpoint_step as latest_checkpoint_step
 from jaxlr.engine._checkpoint import restore_checkpoint as restore_checkpoint
 from jaxlr.engine._checkpoint import save_checkpoint as save_checkpoint
@@ -54,6 +56,8 @@ from jaxlr.engine._step import train_step as train_step
 from jaxlr.engine._step import train_step_fn as train_step_fn
 
 __all__ = [
+    "CheckpointError",
+    "CheckpointManager",
     "Data",
     "History",
     "Model",
