@@ -582,6 +582,8 @@ def _entry_from_string(name: str, v: str) -> Any:
 
 
 def _entry_from_config(name: str, v: Any) -> Any:
+    if isinstance(v, Dimension):  # already built (a config assembled in Python)
+        return v
     if isinstance(v, str):
         return _entry_from_string(name, v)
     if isinstance(v, Mapping):

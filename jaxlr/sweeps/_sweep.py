@@ -26,6 +26,7 @@ import optax
 from jax.sharding import NamedSharding, PartitionSpec
 
 from jaxlr.sweeps import _space as space_lib
+from jaxlr.sweeps._config import check_sweep_config
 from jaxlr.engine._data import batch_indices, check_dataset, take
 from jaxlr.population._map import AXIS, _devices, _pad, population_map, tree_isfinite, tree_where
 from jaxlr._utils._validation import check_choice, check_steps, fail
@@ -804,7 +805,8 @@ def sweep_from_config(config: Mapping[str, Any], *, key: jax.Array | None = None
     :func:`jaxlr.space_from_config`), ``strategy``, ``num_trials``, ``optimizer``, ``schedule``
     (a jaxlr schedule builder name), ``steps``, ``batch_size``, ``metric``, ``mode``, ``folds``,
     ``seeds``, ``chunk_size``, ``grid_points``, ``seed`` (used when ``key`` is None) and
-    ``options`` (strategy options).
+    ``options`` (strategy options). Every key's kind and range is checked before any work
+    starts (see :func:`jaxlr.sweeps._config.check_sweep_config`).
 
     Examples:
       >>> import jax, jax.numpy as jnp, jaxlr
@@ -817,23 +819,9 @@ def sweep_from_config(config: Mapping[str, Any], *, key: jax.Array | None = None
       >>> len(r), r.metric
       (4, 'train_loss')
     """
-    if not isinstance(config, Mapping):
-        fail("sweep_from_config", f"`config` must be a table (dict); got {config!r}.",
-             error=TypeError)
-    allowed = {"task", "space", "strategy", "num_trials", "optimizer", "schedule", "steps",
-               "batch_size", "metric", "mode", "folds", "seeds", "chunk_size", "grid_points",
-               "seed", "options"}
-    unknown = set(config) - allowed
-    if unknown:
-        fail("sweep_from_config", f"unknown keys {sorted(unknown)}; the keys are "
-             f"{', '.join(sorted(allowed))}.")
-    if "space" not in config:
-        fail("sweep_from_config", "the config needs a `space` table.")
-    cfg = dict(config)
+    cfg = check_sweep_config(config, strategies=STRATEGIES, optimizers=OPTIMIZERS)
+    seed = cfg.pop("seed", 0)
     if key is None:
-        key = jax.random.key(int(cfg.pop("seed", 0)))
-    else:
-        cfg.pop("seed", None)
+        key = jax.random.key(seed)
     task = cfg.pop("task", "digits-mlp")
-    space = space_lib.space_from_config(cfg.pop("space"))
-    return sweep_task(task, space=space, key=key, **cfg)
+    return sweep_task(task, key=key, **cfg)
