@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxlr.engine._data import take
-from jaxlr._utils._validation import check_steps, fail
+from jaxlr._utils._validation import check_steps, fail, shorten
 
 __all__ = ["Folds", "RefitResult", "kfold", "refit", "select_trial"]
 
@@ -92,7 +92,7 @@ def cv_train_fn(spec: Any, folds: int, *, key: jax.Array) -> tuple[Callable, Any
     """
     n = int(jax.tree_util.tree_leaves(spec.train)[0].shape[0])
     if isinstance(folds, bool) or not isinstance(folds, (int, np.integer)):
-        fail("sweep_task", f"`folds` must be an int; got folds={folds!r}.", error=TypeError)
+        fail("sweep_task", f"`folds` must be an int; got folds={shorten(folds)}.", error=TypeError)
     if folds < 2 or folds > n:
         fail("sweep_task", f"`folds` must be between 2 and the number of training examples "
              f"({n}); got folds={folds}.")
@@ -197,7 +197,7 @@ def refit(task: Any, config: Mapping[str, Any], *, key: jax.Array, steps: int | 
     """
     from jaxlr.sweeps._sweep import TaskSpec, resolve_task
     if not isinstance(config, Mapping):
-        fail("refit", f"`config` must be a dict of hyperparameters; got {config!r}.",
+        fail("refit", f"`config` must be a dict of hyperparameters; got {shorten(config)}.",
              error=TypeError)
     if isinstance(task, TaskSpec):
         spec = task

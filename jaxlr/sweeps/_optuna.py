@@ -15,7 +15,7 @@ import numpy as np
 from jaxlr.sweeps import _space as space_lib
 from jaxlr.sweeps._sweep import (Evaluator, SweepResult, _default_mode, _pick_metric, _result,
                               _split_output, _trial_keys, static_names_of)
-from jaxlr._utils._validation import check_choice, check_steps, fail
+from jaxlr._utils._validation import check_choice, check_steps, fail, shorten
 
 __all__ = ["optuna_search"]
 
@@ -111,10 +111,10 @@ def optuna_search(train_fn: Callable[[dict, jax.Array], Any], space: Mapping[str
     optuna = _import_optuna(fn)
     space = space_lib._dims(fn, space)
     if isinstance(num_trials, bool) or not isinstance(num_trials, (int, np.integer)):
-        fail(fn, f"`num_trials` must be an int; got num_trials={num_trials!r}.",
+        fail(fn, f"`num_trials` must be an int; got num_trials={shorten(num_trials)}.",
              error=TypeError)
     if num_trials < 1:
-        fail(fn, f"`num_trials` must be >= 1; got num_trials={num_trials!r}.")
+        fail(fn, f"`num_trials` must be >= 1; got num_trials={shorten(num_trials)}.")
     check_steps(fn, batch_size=batch_size, minimum=1)
     if key is None:
         fail(fn, "`key` is required; got key=None.", error=TypeError)
