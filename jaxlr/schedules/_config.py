@@ -319,8 +319,8 @@ class _Parser:
                          hint=f"Signature: {name}{signature}.")
         try:
             return builder(*args, **kwargs)
-        except (TypeError, ValueError) as e:
-            _parse_error(self.spec, pos, f"invalid {name}(...): {e}")
+        except (TypeError, ValueError) as e:  # the builder's own message, after the position
+            _parse_error(self.spec, pos, f"invalid arguments for {name}", hint=str(e))
         raise AssertionError  # unreachable
 
 
