@@ -107,6 +107,16 @@ def test_schedule_quiet_prints_nothing(capsys, tmp_path):
     (["schedule"], "Missing argument"),
     (["schedule", "0.1", "--bogus"], "No such option"),
     (["nosuchcommand"], "No such command"),
+    # a negative SPEC reaches the spec parser instead of being read as an option "-0"
+    (["schedule", "-0.1"], "value=-0.1"),
+    (["schedule", "-0.1", "--steps", "10"], "value=-0.1"),
+    (["schedule", "--steps", "10", "--", "-1e-3"], "value=-0.001"),
+    (["schedule", "-.5", "--json"], "value=-0.5"),
+    (["schedule", "0.1", "--compare", "-0.5"], "--compare"),
+    (["schedule", "0.1", "--steps", "-5"], "--steps must be >= 1"),
+    (["schedule", "cyclic(1.0, 0.1, 5)"], "min_value=1.0, peak_value=0.1"),
+    (["schedule", "scale(" * 40 + "0.1" + ", 1)" * 40], "MAX_DEPTH = 32"),
+    (["schedule", "x" * 1_000_000], "MAX_SPEC_LENGTH"),
 ])
 def test_schedule_and_usage_errors_are_one_line(capsys, args, needle):
     assert_one_line_error(*run(capsys, *args), needle)
@@ -274,21 +284,159 @@ def test_sweep_yaml_json(capsys, tmp_path):
     assert len(data["top"]) == 1
 
 
+SPACE = '[space]\nlearning_rate = "loguniform(1e-3, 1e-1)"\n'
+
+
 @pytest.mark.parametrize("name, text, needle", [
     ("missing.toml", None, "does not exist"),
-    ("s.json", "{}", "must be a .toml, .yaml or .yml file"),
+    ("missing.cfg", None, "does not exist"),
+    ("s.ini", "{}", "must be a .toml, .yaml, .yml or .json file"),
     ("s.toml", "task = [", "cannot parse TOML"),
     ("s.yaml", "a: [1, 2", "cannot parse YAML"),
     ("s.yaml", "- 1\n- 2\n", "must be a mapping"),
+    ("s.json", "[1, 2]", "must be a mapping"),
+    ("s.json", '{"task": ', "cannot parse JSON"),
+    ("s.json", "[" * 100_000 + "]" * 100_000, "cannot parse JSON"),
+    ("s.yaml", "a: " + "[" * 100_000, "cannot parse YAML"),
+    ("s.toml", "a = " + "[" * 100_000 + "]" * 100_000, "cannot parse TOML"),
+    ("s.toml", "metric = " + "[" * 100 + "]" * 100 + "\n" + SPACE, "MAX_DEPTH"),
+    ("s.toml", "a = 1\n" * 200_000, "more than 1000000"),
+    ("s.yaml", "task: diabetes\n1: 2\n", "config keys must be strings"),
     ("s.toml", 'task = "diabetes"\ncolour = 1\n[space]\nlearning_rate = 0.1\n',
      "unknown keys ['colour']"),
     ("s.toml", 'task = "diabetes"\n', "space"),
+    # every key is validated (kind and range) before any work starts, naming the key
+    ("s.toml", 'seed = "abc"\n' + SPACE, "`seed` must be an integer; got seed='abc'"),
+    ("s.toml", "num_trials = 0\n" + SPACE, "`num_trials` must be an integer in [1,"),
+    ("s.toml", "num_trials = 2.5\n" + SPACE, "num_trials=2.5"),
+    ("s.toml", "steps = true\n" + SPACE, "`steps` must be an integer"),
+    ("s.toml", 'strategy = "rand"\nnum_trials = 2\n' + SPACE, "strategy='rand'"),
+    ("s.toml", "options = 3\nnum_trials = 2\nstrategy = \"pbt\"\n" + SPACE,
+     "`options` must be a table"),
+    ("s.toml", "num_trials = 2\n[options]\neta = 3\n" + SPACE, "takes no options"),
+    ("s.toml", 'strategy = "successive_halving"\nnum_trials = 4\n[options]\netta = 3\n'
+     + SPACE, "unknown option(s) ['etta']"),
+    ("s.toml", 'strategy = "successive_halving"\nnum_trials = 4\n[options]\neta = 1\n'
+     + SPACE, "options.eta"),
+    ("s.toml", 'optimizer = "adamx"\nnum_trials = 2\n' + SPACE, "optimizer='adamx'"),
+    ("s.toml", 'schedule = "cosine"\nnum_trials = 2\n' + SPACE, "schedule='cosine'"),
+    ("s.toml", 'mode = "minimum"\nnum_trials = 2\n' + SPACE, "mode='minimum'"),
+    ("s.toml", 'strategy = "random"\n' + SPACE, "needs `num_trials`"),
+    ("s.toml", 'num_trials = 2\nfolds = 1\n' + SPACE, "`folds` must be an integer in [2,"),
+    ("s.toml", 'num_trials = 2\nspace = 3\n', "`space` must be a table"),
+    ("s.toml", 'num_trials = 2\n[space]\nlearning_rate = "loguniform(1e-4,"\n',
+     "entry 'learning_rate': cannot parse 'loguniform(1e-4,'"),
+    ("s.toml", 'num_trials = 2\n[space]\nlearning_rate = {loguniform = 3}\n',
+     "entry 'learning_rate'"),
 ])
-def test_sweep_bad_config(capsys, tmp_path, name, text, needle):
+def test_sweep_bad_config(capsys, tmp_path, monkeypatch, name, text, needle):
+    import jaxlr.sweeps._task as sweep_mod
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("training started before the config was validated")
+
+    monkeypatch.setattr(sweep_mod, "sweep_task", no_work)
     path = tmp_path / name
     if text is not None:
         path.write_text(text)
-    assert_one_line_error(*run(capsys, "sweep", path, "--out", tmp_path / "o"), needle)
+    code, out, err = run(capsys, "sweep", path, "--out", tmp_path / "o")
+    assert_one_line_error(code, out, err, needle)
+    assert len(err) < 2100
+
+
+def test_sweep_config_that_is_a_directory_or_binary(capsys, tmp_path):
+    (tmp_path / "d.toml").mkdir()
+    assert_one_line_error(*run(capsys, "sweep", tmp_path / "d.toml"), "cannot read")
+    (tmp_path / "b.yaml").write_bytes(b"\xff\xfe\x00task")
+    assert_one_line_error(*run(capsys, "sweep", tmp_path / "b.yaml"), "not UTF-8")
+
+
+def test_sweep_json_config(capsys, tmp_path):
+    cfg = tmp_path / "s.json"
+    cfg.write_text(json.dumps({"task": "diabetes", "strategy": "grid", "steps": 20,
+                               "space": {"learning_rate": [0.001, 0.01]}}))
+    code, out, err = run(capsys, "sweep", cfg, "--out", tmp_path / "o", "--json")
+    assert code == 0, err
+    assert json.loads(out)["num_trials"] == 2
+
+
+# ---- errors that are not bad input: one line, exit code 1, a traceback on request -------------
+
+@pytest.mark.parametrize("exc, shown", [
+    (RuntimeError("boom"), "RuntimeError: boom"),
+    (KeyError("missing"), "KeyError: 'missing'"),
+    (ZeroDivisionError("x" * 100_000), "ZeroDivisionError: xxx"),
+])
+def test_unexpected_errors_are_one_line_with_exit_code_1(capsys, monkeypatch, exc, shown):
+    def broken(*args):
+        raise exc
+
+    monkeypatch.setattr(cli_app, "_tasks_impl", broken)
+    code, out, err = run(capsys, "tasks")
+    assert code == 1, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith(f"jaxlr tasks: error: {shown}")
+    assert "--traceback" in lines[0] and "JAXLR_DEBUG=1" in lines[0]
+    assert len(lines[0]) < 1200
+
+
+def test_traceback_option_and_debug_env_show_the_real_error(capsys, monkeypatch):
+    def broken(*args):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(cli_app, "_tasks_impl", broken)
+    with pytest.raises(RuntimeError, match="boom"):
+        run(capsys, "--traceback", "tasks")
+    code, _, err = run(capsys, "tasks")  # the option does not stick to the next run
+    assert code == 1 and "RuntimeError: boom" in err
+    monkeypatch.setenv("JAXLR_DEBUG", "1")
+    with pytest.raises(RuntimeError, match="boom"):
+        run(capsys, "tasks")
+    monkeypatch.setenv("JAXLR_DEBUG", "0")
+    assert run(capsys, "tasks")[0] == 1
+
+
+def test_bad_input_with_traceback_option_raises_the_library_error(capsys):
+    with pytest.raises(Exception, match="bad schedule SPEC"):
+        run(capsys, "--traceback", "schedule", "foo(1)")
+
+
+def test_error_outside_a_command_is_one_line(capsys, monkeypatch):
+    def broken(cache_dir=None):
+        raise OSError("disk on fire")
+
+    monkeypatch.setenv("JAXLR_COMPILATION_CACHE", "1")
+    monkeypatch.setattr(cli_app, "enable_compilation_cache", broken)
+    code, out, err = run(capsys, "schedule", "0.1")
+    assert code == 1 and len(err.strip().splitlines()) == 1, err
+    assert err.startswith("jaxlr: error: OSError: disk on fire")
+
+
+def test_exit_and_abort_from_a_command_pass_through(capsys, monkeypatch):
+    import typer
+
+    def leave(*args):
+        raise typer.Exit(3)
+
+    monkeypatch.setattr(cli_app, "_tasks_impl", leave)
+    assert run(capsys, "tasks")[0] == 3
+
+    def abort(*args):
+        raise typer.Abort()
+
+    monkeypatch.setattr(cli_app, "_tasks_impl", abort)
+    code, _, err = run(capsys, "tasks")
+    assert code == 130 and "aborted" in err
+
+
+def test_cli_uses_only_public_typer_and_jax_api():
+    import inspect
+
+    source = inspect.getsource(cli_app) + inspect.getsource(
+        __import__("jaxlr.cli._common", fromlist=["x"]))
+    assert "typer._click" not in source and "jax._src" not in source
+    assert "import click" not in source.replace("        import click\n\n        base", "")
 
 
 # ---- tasks --------------------------------------------------------------------------------------

@@ -144,6 +144,53 @@ ERRORS = [
                                 "steps": 5, "bogus": 1}), ValueError,
      ["from_config", "bogus", "init_value"]),
     (lambda: jaxlr.describe(COS, 0), ValueError, ["describe", "total_steps=0"]),
+    # ranges the docstrings promise (min <= peak, peak is the largest value, ...)
+    (lambda: jaxlr.cyclic(1.0, 0.1, 5), ValueError,
+     ["cyclic", "`min_value` must be <= `peak_value`", "min_value=1.0, peak_value=0.1"]),
+    (lambda: jaxlr.cyclic(0.1, 1.0, 5, mode="exp_range", gamma=1.1), ValueError,
+     ["cyclic", "gamma=1.1", "(0, 1]"]),
+    (lambda: jaxlr.cyclic(0.1, 1.0, 5, base_momentum=0.95, max_momentum=0.85), ValueError,
+     ["cyclic", "base_momentum=0.95, max_momentum=0.85"]),
+    (lambda: jaxlr.cyclic(np.array([0.1, 2.0]), np.array([1.0, 1.0]), 5), ValueError,
+     ["cyclic", "min_value=array([0.1, 2. ])"]),
+    (lambda: jaxlr.one_cycle(1.0, 100, div_factor=0.5), ValueError,
+     ["one_cycle", "div_factor=0.5", ">= 1"]),
+    (lambda: jaxlr.one_cycle(1.0, 100, final_div_factor=0.5), ValueError,
+     ["one_cycle", "final_div_factor=0.5", ">= 1"]),
+    (lambda: jaxlr.one_cycle(1.0, 100, base_momentum=0.99, max_momentum=0.9), ValueError,
+     ["one_cycle", "base_momentum=0.99, max_momentum=0.9"]),
+    (lambda: jaxlr.schedules.one_cycle_momentum(100, base_momentum=0.99, max_momentum=0.9),
+     ValueError, ["one_cycle_momentum", "base_momentum=0.99"]),
+    (lambda: jaxlr.warmup_cosine(1.0, 10, 100, init_value=2.0), ValueError,
+     ["warmup_cosine", "`init_value` must be <= `peak_value`", "init_value=2.0, peak_value=1.0"]),
+    (lambda: jaxlr.warmup_cosine(1.0, 10, 100, end_value=1.5), ValueError,
+     ["warmup_cosine", "end_value=1.5, peak_value=1.0"]),
+    (lambda: jaxlr.warmup_stable_decay(1.0, 10, warmup_steps=2, decay_steps=4, init_value=3.0),
+     ValueError, ["warmup_stable_decay", "init_value=3.0, peak_value=1.0"]),
+    (lambda: jaxlr.warmup_stable_decay(1.0, 10, warmup_steps=2, decay_steps=4, end_value=3.0),
+     ValueError, ["warmup_stable_decay", "end_value=3.0, peak_value=1.0"]),
+    (lambda: jaxlr.cosine_restarts(0.1, 10, end_value=0.5), ValueError,
+     ["cosine_restarts", "end_value=0.5, init_value=0.1", "eta_min"]),
+    (lambda: jaxlr.from_config({"name": "cyclic", "min_value": 1.0, "peak_value": 0.1,
+                                "step_size_up": 5}), ValueError, ["cyclic", "min_value=1.0"]),
+    # config dicts: wrong kinds are named, never a raw Python error
+    (lambda: jaxlr.from_config({"name": ["cosine_decay"]}), TypeError,
+     ["from_config", "'name' string", "['cosine_decay']"]),
+    (lambda: jaxlr.from_config({"init_value": 1.0}), ValueError,
+     ["from_config", "has no 'name'"]),
+    (lambda: jaxlr.from_config({"name": "cosine_decay", "init_value": 1.0}), TypeError,
+     ["from_config", "bad arguments for cosine_decay", "decay_steps"]),
+    (lambda: jaxlr.from_config({"name": "warmup", "schedule": {"name": "cosine_decy"},
+                                "warmup_steps": 5}), ValueError,
+     ["from_config", "'cosine_decy' at config.schedule", "Did you mean 'cosine_decay'?"]),
+    (lambda: jaxlr.from_config({"name": "constant", 1: 2}), TypeError,
+     ["from_config", "argument names must be strings"]),
+    (lambda: jaxlr.parse("cyclic(0.1, 1e999999, 5)"), ValueError, ["peak_value=inf"]),
+    (lambda: jaxlr.parse("constant(" + "9" * 500 + ")"), ValueError,
+     ["parse", "more than 400 characters"]),
+    (lambda: jaxlr.cosine_decay(1.0, [[1], [1, 2]]), TypeError,
+     ["cosine_decay", "decay_steps=[[1], [1, 2]]"]),
+    (lambda: jaxlr.constant(10 ** 400), ValueError, ["constant", "finite"]),
 ]
 
 
@@ -241,6 +288,148 @@ def test_parse_errors(spec, parts):
     assert message.startswith("parse:")
     for part in parts:
         assert part in message, f"{part!r} not in {message!r}"
+
+
+def test_cyclic_momentum_is_its_own_builder_and_round_trips():
+    # the momentum wave runs from max_momentum down to base_momentum, i.e. "inverted"; it has
+    # its own builder so that the range check of cyclic(min_value <= peak_value) holds
+    m = jaxlr.cyclic(0.1, 1.0, 2, mode="triangular2", cycle_momentum=True,
+                     base_momentum=0.8, max_momentum=0.9).momentum_schedule()
+    config = jaxlr.to_config(m)
+    assert config["name"] == "cyclic_momentum"
+    back = jaxlr.from_config(config)
+    np.testing.assert_array_equal(np.asarray(back(STEPS)), np.asarray(m(STEPS)))
+    np.testing.assert_allclose(np.asarray(m(jnp.arange(5))), [0.9, 0.85, 0.8, 0.85, 0.9],
+                               rtol=1e-6)
+    assert jaxlr.to_config(jaxlr.parse(repr(m))) == config
+
+
+def test_rising_schedules_stay_allowed():
+    # the ordering checks only apply where the docstring promises one
+    assert float(jaxlr.linear(0.0, 1.0, 10)(10)) == 1.0
+    assert float(jaxlr.cosine_decay(0.1, 10, end_value=1.0)(10)) == pytest.approx(1.0)
+    assert float(jaxlr.polynomial_decay(0.1, 1.0, 10)(10)) == pytest.approx(1.0)
+    assert float(jaxlr.exponential_decay(1.0, 1.1, end_value=2.0)(100)) == pytest.approx(2.0)
+    assert float(jaxlr.cyclic(0.5, 0.5, 3)(1)) == pytest.approx(0.5)  # min == peak is fine
+    assert float(jaxlr.warmup_cosine(1.0, 2, 10, init_value=1.0, end_value=1.0)(5)) == 1.0
+
+
+def test_ordering_checks_skip_traced_values():
+    f = jax.jit(lambda lo: jaxlr.cyclic(lo, 0.1, 4)(0))
+    assert float(f(1.0)) == pytest.approx(1.0)  # the caller's responsibility, no error
+
+
+# ---- hostile or huge input: limits that fail fast, messages of bounded size ----------------
+
+MAX_MESSAGE = jaxlr._utils._validation.MAX_MESSAGE
+
+
+def test_limits_are_module_constants():
+    v = jaxlr._utils._validation
+    assert (v.MAX_SPEC_LENGTH, v.MAX_DEPTH, v.MAX_ECHO, v.MAX_MESSAGE) == (10_000, 32, 200, 2000)
+
+
+@pytest.mark.parametrize("depth", [33, 900])  # 900 levels still fit MAX_SPEC_LENGTH
+def test_parse_refuses_deep_nesting(depth):
+    spec = "scale(" * depth + "constant(0.1)" + ", 1)" * depth
+    with pytest.raises(ValueError, match="MAX_DEPTH = 32") as info:
+        jaxlr.parse(spec)
+    assert len(str(info.value)) <= MAX_MESSAGE
+
+
+def test_parse_refuses_deep_lists():
+    with pytest.raises(ValueError, match="MAX_DEPTH = 32"):
+        jaxlr.parse("piecewise_constant(" + "[" * 4000 + "]" * 4000 + ", [1.0])")
+
+
+def test_parse_accepts_nesting_up_to_the_limit():
+    spec = "scale(" * 31 + "constant(0.5)" + ", 1.0)" * 31
+    assert float(jaxlr.parse(spec)(0)) == pytest.approx(0.5)
+
+
+def test_parse_refuses_huge_specs_with_a_short_message():
+    spec = "cosine_decay(1e-3, " + "1" * 5_000_000 + ")"
+    with pytest.raises(ValueError, match="MAX_SPEC_LENGTH = 10000") as info:
+        jaxlr.parse(spec)
+    assert len(str(info.value)) <= MAX_MESSAGE
+    assert "5000020 characters" in str(info.value)
+
+
+def test_parse_error_shows_a_window_of_a_long_spec_once():
+    spec = "join([" + ", ".join(["constant(0.1)"] * 300) + "], [1, 2 $])"
+    with pytest.raises(ValueError) as info:
+        jaxlr.parse(spec)
+    message = str(info.value)
+    assert "unexpected character '$'" in message and len(message) <= MAX_MESSAGE
+    window, caret = message.splitlines()[1:3]
+    assert window[caret.index("^")] == "$"
+
+
+def test_parse_error_lines_stay_aligned_with_newlines_in_the_spec():
+    with pytest.raises(ValueError) as info:
+        jaxlr.parse("cosine_decay(1e-3,\n\t100 $)")
+    lines = str(info.value).splitlines()
+    assert len(lines) == 3 and lines[1][lines[2].index("^")] == "$"
+
+
+@pytest.mark.parametrize("depth", [40, 100_000])
+def test_from_config_refuses_deep_nesting(depth):
+    config = {"name": "constant", "value": 0.1}
+    for _ in range(depth):
+        config = {"name": "scale", "schedule": config, "factor": 1.0}
+    with pytest.raises(ValueError, match="MAX_DEPTH = 32") as info:
+        jaxlr.from_config(config)
+    assert len(str(info.value)) <= MAX_MESSAGE
+
+
+def test_from_config_refuses_deep_lists_and_huge_configs():
+    deep: list = []
+    for _ in range(50_000):
+        deep = [deep]
+    with pytest.raises(ValueError, match="MAX_DEPTH"):
+        jaxlr.from_config({"name": "piecewise_constant", "boundaries": deep, "values": [1.0]})
+    with pytest.raises(ValueError, match="MAX_ITEMS = 100000"):
+        jaxlr.from_config({"name": "piecewise_linear", "boundaries": list(range(200_000)),
+                           "values": [1.0] * 200_000})
+
+
+def test_messages_echo_huge_values_shortened():
+    big = "x" * 5_000_000
+    for call in (lambda: jaxlr.from_config({"name": big[:9000]}),
+                 lambda: jaxlr.cyclic(0.1, 1.0, 5, mode=big),
+                 lambda: jaxlr.constant(big),
+                 lambda: jaxlr.parse(big[:9000] + "("),
+                 lambda: jaxlr.multistep_decay(1.0, list(range(100_000))[::-1])):
+        with pytest.raises((ValueError, TypeError)) as info:
+            call()
+        assert len(str(info.value)) <= MAX_MESSAGE, len(str(info.value))
+
+
+def test_shorten():
+    shorten = jaxlr._utils._validation.shorten
+    assert shorten([1, 2.5, "a", None, (3,), {"k": [1]}]) == repr([1, 2.5, "a", None, (3,),
+                                                                   {"k": [1]}])
+    text = shorten(list(range(100_000)))
+    assert len(text) < 260 and text.endswith("(list of 100000 items)")
+    assert shorten("y" * 10_000).endswith("(10000 characters)")
+    deep: list = []
+    for _ in range(100_000):
+        deep = [deep]
+    assert len(shorten(deep)) < 260  # no RecursionError, bounded
+
+    class Broken:
+        def __repr__(self):
+            raise RuntimeError("no repr")
+
+    assert shorten(Broken()) == "<Broken object>"
+
+
+def test_fail_bounds_every_message():
+    with pytest.raises(ValueError) as info:
+        jaxlr._utils._validation.fail("f", "m" * 10_000, hint="Do this.")
+    message = str(info.value)
+    assert len(message) <= MAX_MESSAGE and message.endswith("Do this.")
+    assert "message shortened from 10012 characters" in message
 
 
 # ----------------------------------------------------------------------------------------------

@@ -130,3 +130,66 @@ def test_space_from_config_accepts_every_form():
         jaxlr.space_from_config({"x": {"normal": [0, 1]}})
     with pytest.raises(ValueError, match="positive bounds"):
         jaxlr.space_from_config({"x": "loguniform(0, 1)"})
+
+
+# ---- bad config entries fail early, naming the entry and the expected form ------------------
+
+@pytest.mark.parametrize("entry, error, parts", [
+    ("loguniform(1e-4,", ValueError, ["entry 'x'", "cannot parse 'loguniform(1e-4,'",
+                                      "'loguniform(1e-4, 1e-1)'"]),
+    ("uniform (0.1, 0.2", ValueError, ["entry 'x'", "cannot parse"]),
+    ("choice([1, 2)", ValueError, ["entry 'x'", "cannot parse"]),
+    ("int_uniform(0, 10, 20)", ValueError, ["entry 'x'", "int_uniform needs two bounds"]),
+    ("loguniform(a, b)", ValueError, ["entry 'x'", "cannot parse"]),
+    ("loguniform(0, 1)", ValueError, ["entry 'x'", "loguniform", "positive bounds"]),
+    ("loguniform('a', 'b')", TypeError, ["entry 'x'", "`low` must be a real number"]),
+    ("uniform(0, " + "9" * 5000 + ")", ValueError, ["entry 'x'", "cannot parse"]),
+    ("loguniform(1, 1e39)", ValueError, ["entry 'x'", "float32"]),
+    ("int_uniform(0, 3000000000)", ValueError, ["entry 'x'", "int32"]),
+    ("choice([[1], [2]])", TypeError, ["entry 'x'", "numbers, strings or booleans"]),
+    ("choice()", ValueError, ["entry 'x'", "empty"]),
+    ({"loguniform": 3}, TypeError, ["entry 'x'", "needs [low, high] or a table", "got 3"]),
+    ({"uniform": [1]}, ValueError, ["entry 'x'", "needs [low, high]"]),
+    ({"type": ["uniform"], "low": 0, "high": 1}, TypeError, ["unknown dimension type"]),
+    ({"type": "uniform", "lo": 0, "high": 1}, TypeError, ["entry 'x'", "bad arguments"]),
+    ({"type": "uniform", 1: 0}, TypeError, ["entry 'x'", "argument names must be strings"]),
+    ({"choice": 5}, TypeError, ["entry 'x'", "`values` must be a list"]),
+    ([[0.1], [0.2]], TypeError, ["entry 'x'", "numbers, strings or booleans"]),
+    (object(), TypeError, ["entry 'x'", "must be a number, a string, a list or a table"]),
+    ("loguniform(" + "1" * 20_000 + ")", ValueError, ["MAX_SPEC_LENGTH = 10000"]),
+])
+def test_space_from_config_bad_entries_name_the_entry(entry, error, parts):
+    with pytest.raises(error) as info:
+        jaxlr.space_from_config({"x": entry})
+    message = str(info.value)
+    assert message.startswith("space_from_config:") and len(message) <= 2000
+    for part in parts:
+        assert part in message, (part, message)
+
+
+def test_space_from_config_plain_strings_stay_constants():
+    sp = jaxlr.space_from_config({"optimizer": "adamw", "note": "uniformly (hand-picked)",
+                                  "call_like": "loguniformish(1, 2)"})
+    assert sp == {"optimizer": "adamw", "note": "uniformly (hand-picked)",
+                  "call_like": "loguniformish(1, 2)"}
+
+
+def test_space_from_config_refuses_deep_or_huge_input():
+    deep: list = [0.1]
+    for _ in range(10_000):
+        deep = [deep]
+    for config in ({"x": deep}, {"x": {"choice": deep}},
+                   {"x": "choice(" + "[" * 60 + "1" + "]" * 60 + ")"}):
+        with pytest.raises(ValueError, match="MAX_DEPTH = 32"):
+            jaxlr.space_from_config(config)
+    with pytest.raises(ValueError, match="MAX_ITEMS"):
+        jaxlr.space_from_config({f"k{i}": 0.1 for i in range(100_001)})
+    with pytest.raises(TypeError, match="names must be strings"):
+        jaxlr.space_from_config({1: 0.1})
+
+
+def test_range_errors_do_not_leak_overflow():
+    with pytest.raises(ValueError, match="finite"):
+        jaxlr.loguniform(1, 10 ** 400)
+    with pytest.raises(ValueError, match="float32"):
+        jaxlr.uniform(-3e38, 3e38)

@@ -4,8 +4,12 @@ Run ``jaxlr --help`` or ``jaxlr COMMAND --help`` for the options and examples. T
 entry point runs as ``python -m jaxlr``.
 
 * Bad input (a wrong spec, option or file) is reported as one line on stderr,
-  ``jaxlr find: error: ...`` with what to do instead, and exit code 2 (no traceback; set
-  ``JAXLR_DEBUG=1`` to see one).
+  ``jaxlr find: error: ...`` with what to do instead, and exit code 2. Any other failure (a
+  bug, an environment problem) is one line too, ``jaxlr find: error: RuntimeError: ...``, with
+  exit code 1. ``jaxlr --traceback COMMAND ...`` (or ``JAXLR_DEBUG=1``) shows the traceback
+  instead.
+* A SPEC that starts with ``-`` (a negative number such as ``-0.1``) is taken as the SPEC, not
+  as an option, so the spec parser reports what is wrong with it; ``--`` before it works too.
 * JAX's persistent compilation cache is on by default, in ``~/.cache/jaxlr/jax`` (or
   ``$XDG_CACHE_HOME/jaxlr/jax``, or ``$JAXLR_CACHE_DIR``): a repeated ``jaxlr find`` loads its
   compiled program instead of compiling it again. Turn it off with ``--no-cache`` or
@@ -17,15 +21,17 @@ entry point runs as ``python -m jaxlr``.
 
 from __future__ import annotations
 
-import os
+import re
 import sys
 from pathlib import Path
 from typing import Any, Optional
 
+from jaxlr._utils._validation import MAX_DEPTH, shorten
 from jaxlr.cli._common import (CACHE_DIR_ENV, CACHE_ENV, DEBUG_ENV, OPTIMIZERS, CliError,
-                                   Status, cache_enabled_by_env, check_count, dumps,
-                                   enable_compilation_cache, fmt, load_task, optimizer_factory,
-                                   parse_float, parse_schedule, save_figure, table)
+                                   Status, cache_enabled_by_env, check_count, debug_enabled,
+                                   dumps, enable_compilation_cache, fmt, load_task, one_line,
+                                   optimizer_factory, parse_float, parse_schedule, save_figure,
+                                   table)
 
 __all__ = ["app", "main", "run"]
 
@@ -37,6 +43,9 @@ Examples:
   jaxlr schedule "warmup(cosine_decay(1e-3, 10000), 500)" --steps 10500 --out lr.png
   jaxlr compare --schedule 0.03 --schedule 3e-4 --schedule "cosine_decay(0.03, 600)"
   jaxlr sweep sweep.toml --out sweep-out
+
+Errors are one line on stderr: exit code 2 for bad input, 1 for anything else;
+--traceback (before the command) or {DEBUG_ENV}=1 shows the traceback instead.
 
 Environment: {CACHE_ENV}=0 disables the persistent compilation cache, {CACHE_DIR_ENV}
 moves it (default ~/.cache/jaxlr/jax), {DEBUG_ENV}=1 shows tracebacks.
@@ -61,11 +70,15 @@ def _build_app():
         cache_dir: Optional[Path] = typer.Option(
             None, "--cache-dir", help="Compilation cache directory (default "
                                       "~/.cache/jaxlr/jax or $JAXLR_CACHE_DIR)."),
+        traceback: bool = typer.Option(
+            False, "--traceback", help=f"Show the traceback of an error instead of one line "
+                                       f"(also {DEBUG_ENV}=1)."),
     ) -> None:
+        _OPTIONS["traceback"] = traceback
         if not no_cache and cache_enabled_by_env():
             enable_compilation_cache(cache_dir)
 
-    app.command("schedule", epilog=_EPILOG_SCHEDULE)(_schedule)
+    app.command("schedule", epilog=_EPILOG_SCHEDULE, cls=_spec_command())(_schedule)
     app.command("find", epilog=_EPILOG_FIND)(_find)
     app.command("compare", epilog=_EPILOG_COMPARE)(_compare)
     app.command("sweep", epilog=_EPILOG_SWEEP)(_sweep)
@@ -93,6 +106,47 @@ def _echo(text: str, *, quiet: bool) -> None:
         print(text)
 
 
+# A SPEC such as "-0.1" must reach the spec parser (which says what is wrong with it) instead
+# of being read by click as an unknown option "-0".
+_NEGATIVE = re.compile(r"-\.?\d")
+
+
+def _negatives_as_arguments(params: list, args: list[str]) -> list[str]:
+    """``args`` with every free-standing negative number moved behind ``--`` (so click takes it
+    as an argument); values of options (``--steps -5``) stay where they are."""
+    takes_value = set()
+    for p in params:
+        if getattr(p, "param_type_name", "") == "option" and not (
+                getattr(p, "is_flag", False) or getattr(p, "count", False)):
+            takes_value.update(p.opts)
+    kept: list[str] = []
+    moved: list[str] = []
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a == "--":
+            return kept + ["--"] + moved + args[i + 1:]
+        if a in takes_value:
+            kept.extend(args[i:i + 2])
+            i += 2
+            continue
+        (moved if _NEGATIVE.match(a) else kept).append(a)
+        i += 1
+    return kept + (["--"] + moved if moved else [])
+
+
+def _spec_command():
+    """The command class of ``jaxlr schedule`` (typer's public ``TyperCommand``)."""
+    from typer.core import TyperCommand
+
+    class SpecCommand(TyperCommand):
+        def parse_args(self, ctx, args):
+            return super().parse_args(ctx, _negatives_as_arguments(self.get_params(ctx),
+                                                                   list(args)))
+
+    return SpecCommand
+
+
 # ----------------------------------------------------------------------------------------------
 # jaxlr schedule
 # ----------------------------------------------------------------------------------------------
@@ -109,7 +163,8 @@ A SPEC is a builder call (jaxlr.parse): constant, step_decay, multistep_decay,
 exponential_decay, inverse_time_decay, polynomial_decay, linear, cosine_decay,
 cosine_restarts, cyclic, one_cycle, warmup, warmup_cosine, warmup_stable_decay,
 inverse_sqrt, piecewise_constant, piecewise_linear, join, multiply, scale, clip;
-a bare number is a constant rate.
+a bare number is a constant rate. Put -- before a SPEC that starts with '-'
+(jaxlr schedule --steps 100 -- SPEC); a negative number is taken as SPEC anyway.
 """
 
 
@@ -127,9 +182,9 @@ def _schedule_impl(spec: str, steps: int, compare: list[str], at: Optional[str],
             points = sorted({int(p) for p in at.replace(" ", "").split(",") if p})
         except ValueError:
             raise CliError(f"--at takes comma-separated step numbers such as 0,100,999; got "
-                           f"{at!r}.") from None
+                           f"{shorten(at)}.") from None
         if not points or points[0] < 0:
-            raise CliError(f"--at steps must be >= 0; got {at!r}.")
+            raise CliError(f"--at steps must be >= 0; got {shorten(at)}.")
     else:
         points = sorted({0, steps // 4, steps // 2, (3 * steps) // 4, steps - 1})
     import jax.numpy as jnp
@@ -429,34 +484,73 @@ Examples:
 """
 
 
+#: Largest sweep config file read (bytes); real configs are a few hundred bytes.
+MAX_CONFIG_BYTES = 1_000_000
+
+
 def _load_config(path: Path) -> dict:
-    if not path.exists():
-        raise CliError(f"config file {str(path)!r} does not exist.")
+    """The table of a .toml, .yaml/.yml or .json sweep config; every problem is a CliError."""
+    name = shorten(str(path))
     suffix = path.suffix.lower()
-    text = path.read_text()
-    if suffix == ".toml":
+    if suffix not in (".toml", ".yaml", ".yml", ".json"):
+        if not path.exists():
+            raise CliError(f"config file {name} does not exist.")
+        raise CliError(f"config {name} must be a .toml, .yaml, .yml or .json file.")
+    try:
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise CliError(f"config file {name} has {size} bytes, more than "
+                           f"{MAX_CONFIG_BYTES}; a sweep config is a short table.")
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CliError(f"config file {name} does not exist.") from None
+    except UnicodeDecodeError:
+        raise CliError(f"config file {name} is not UTF-8 text.") from None
+    except OSError as e:
+        raise CliError(f"cannot read config file {name}: {e.strerror or e}.") from None
+    kind = {".toml": "TOML", ".json": "JSON"}.get(suffix, "YAML")
+    depth = _bracket_depth(text)
+    if depth > 2 * MAX_DEPTH:  # before parsing: PyYAML takes seconds on deep flow nesting
+        raise CliError(f"cannot parse {kind} {name}: brackets are nested {depth} levels deep; "
+                       f"a config nests at most MAX_DEPTH = {MAX_DEPTH} levels.")
+    try:
+        data = _parse_config_text(kind, text)
+    except CliError:
+        raise
+    except RecursionError:
+        raise CliError(f"cannot parse {kind} {name}: it is nested too deeply.") from None
+    except Exception as e:  # noqa: BLE001 - each parser has its own error classes
+        raise CliError(f"cannot parse {kind} {name}: {one_line(e, 500)}.") from None
+    if not isinstance(data, dict):
+        raise CliError(f"the {kind} config {name} must be a mapping of keys such as task, "
+                       f"space, strategy; got {type(data).__name__}.")
+    return data
+
+
+def _bracket_depth(text: str) -> int:
+    """The deepest nesting of ``[ ]`` and ``{ }`` in ``text`` (quotes ignored: an upper bound)."""
+    depth = deepest = 0
+    for c in re.sub(r"[^\[\]{}]", "", text):
+        depth = depth + 1 if c in "[{" else max(depth - 1, 0)
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def _parse_config_text(kind: str, text: str) -> Any:
+    if kind == "TOML":
         import tomllib
 
-        try:
-            return tomllib.loads(text)
-        except tomllib.TOMLDecodeError as e:
-            raise CliError(f"cannot parse TOML {str(path)!r}: {e}.") from None
-    if suffix in (".yaml", ".yml"):
-        try:
-            import yaml
-        except ImportError:
-            raise CliError("YAML configs need pyyaml: pip install 'jaxlr[cli]' (or use "
-                           "TOML).") from None
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as e:
-            raise CliError(f"cannot parse YAML {str(path)!r}: {' '.join(str(e).split())}."
-                           ) from None
-        if not isinstance(data, dict):
-            raise CliError(f"the YAML config {str(path)!r} must be a mapping of keys such as "
-                           f"task, space, strategy; got {type(data).__name__}.")
-        return data
-    raise CliError(f"config {str(path)!r} must be a .toml, .yaml or .yml file.")
+        return tomllib.loads(text)
+    if kind == "JSON":
+        import json
+
+        return json.loads(text)
+    try:
+        import yaml
+    except ImportError:
+        raise CliError("YAML configs need pyyaml: pip install 'jaxlr[cli]' (or use "
+                       "TOML).") from None
+    return yaml.safe_load(text)
 
 
 def _sweep_impl(config: Path, out: Path, top: int, seed: Optional[int], as_json: bool,
@@ -567,29 +661,49 @@ def _tasks(as_json: bool = _opt(False, "--json", help="Print JSON.")) -> int:
 # Entry points
 # ----------------------------------------------------------------------------------------------
 
+_OPTIONS = {"traceback": False}  # set by the global --traceback option, reset by run()
+
+_INTERNAL_HINT = ("(not a problem with your input; rerun as 'jaxlr --traceback ...' or with "
+                  f"{DEBUG_ENV}=1 for the traceback)")
+
+
+def _show_traceback() -> bool:
+    return _OPTIONS["traceback"] or debug_enabled()
+
+
 def _guard(command: str, fn, *args) -> int:
-    """Runs a command; user errors become one line on stderr and exit code 2."""
+    """Runs a command: bad input becomes one line on stderr and exit code 2; any other
+    exception one line ``jaxlr COMMAND: error: TYPE: message`` and exit code 1."""
+    import typer
+
     try:
         return fn(*args)
-    except CliError as e:
-        if os.environ.get(DEBUG_ENV):
+    except (typer.Exit, typer.Abort):
+        raise
+    except (CliError, ValueError, TypeError) as e:  # the CLI's and the library's checks
+        if _show_traceback():
             raise
-        print(f"jaxlr {command}: error: {e}", file=sys.stderr)
+        print(f"jaxlr {command}: error: {one_line(e)}", file=sys.stderr)
         return 2
-    except (ValueError, TypeError) as e:  # the library's validation errors
-        if os.environ.get(DEBUG_ENV):
+    except Exception as e:  # a bug or an environment problem
+        if _show_traceback():
             raise
-        msg = " ".join(str(e).split())
-        print(f"jaxlr {command}: error: {msg}", file=sys.stderr)
-        return 2
+        print(f"jaxlr {command}: error: {type(e).__name__}: {one_line(e, 1000)} "
+              f"{_INTERNAL_HINT}", file=sys.stderr)
+        return 1
 
 
-def _click_exceptions():
-    try:
-        from typer._click import exceptions  # typer >= 0.16 vendors click
-    except ImportError:  # pragma: no cover - older typer with click installed
-        from click import exceptions  # type: ignore[no-redef]
-    return exceptions
+def _click_error_type() -> type:
+    """The base class of click's errors, from typer's public API (typer >= 0.17 vendors click
+    and exposes ``typer.TyperException``; older typer depends on click itself)."""
+    import typer
+
+    base = getattr(typer, "TyperException", None)
+    if base is None:  # pragma: no cover - typer < 0.17
+        import click
+
+        base = click.ClickException
+    return base
 
 
 _APP = None
@@ -604,32 +718,44 @@ def app():
 
 
 def run(argv: list[str] | None = None) -> int:
-    """Runs the command line with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
+    """Runs the command line with ``argv`` (default ``sys.argv[1:]``); returns the exit code.
+
+    Exit codes: 0 success, 1 an internal error (or a finder whose every run diverged), 2 bad
+    input, 130 interrupted. Errors are one line on stderr unless ``--traceback`` or
+    ``JAXLR_DEBUG=1``.
+    """
     import typer
 
-    cx = _click_exceptions()
+    _OPTIONS["traceback"] = False
+    click_error = _click_error_type()
     command = typer.main.get_command(app())
     args = list(sys.argv[1:] if argv is None else argv)
+    if not args:  # bare `jaxlr`: the help
+        args = ["--help"]
     try:
         rv = command.main(args=args, prog_name="jaxlr", standalone_mode=False)
-    except cx.UsageError as e:
-        no_args = getattr(cx, "NoArgsIsHelpError", None)
-        if no_args is not None and isinstance(e, no_args):  # bare `jaxlr`: show the help
-            print(e.format_message())
-            return 0
-        path = e.ctx.command_path if e.ctx is not None else "jaxlr"
-        msg = " ".join(e.format_message().split())
-        print(f"{path}: error: {msg} (see '{path} --help')", file=sys.stderr)
-        return 2
-    except cx.ClickException as e:
-        print(f"jaxlr: error: {' '.join(e.format_message().split())}", file=sys.stderr)
-        return 2
-    except cx.Abort:
+    except typer.Exit as e:
+        return e.exit_code
+    except typer.Abort:
         print("jaxlr: aborted", file=sys.stderr)
         return 130
     except KeyboardInterrupt:
         print("jaxlr: interrupted", file=sys.stderr)
         return 130
+    except click_error as e:
+        msg = one_line(e.format_message())
+        if hasattr(e, "ctx"):  # a usage error: name the (sub)command and its help
+            path = e.ctx.command_path if e.ctx is not None else "jaxlr"
+            print(f"{path}: error: {msg} (see '{path} --help')", file=sys.stderr)
+        else:
+            print(f"jaxlr: error: {msg}", file=sys.stderr)
+        return 2
+    except Exception as e:  # outside a command (e.g. the cache set-up)
+        if _show_traceback():
+            raise
+        print(f"jaxlr: error: {type(e).__name__}: {one_line(e, 1000)} {_INTERNAL_HINT}",
+              file=sys.stderr)
+        return 1
     return rv if isinstance(rv, int) else 0
 
 

@@ -18,16 +18,24 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from jaxlr._utils._validation import MAX_MESSAGE, shorten
+
 #: Environment variables the CLI reads (documented in ``jaxlr --help``).
 CACHE_ENV = "JAXLR_COMPILATION_CACHE"          # "0"/"off"/"false" disables the cache
 CACHE_DIR_ENV = "JAXLR_CACHE_DIR"              # overrides the cache location
 DEBUG_ENV = "JAXLR_DEBUG"                      # "1": show tracebacks instead of one-line errors
+_FALSE = ("", "0", "off", "false", "no")
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "rmsprop", "adagrad", "adam", "adamw")
 
 
 class CliError(Exception):
     """A user error: printed as one line (``jaxlr CMD: error: ...``), exit code 2."""
+
+
+def debug_enabled() -> bool:
+    """``JAXLR_DEBUG`` is set to something other than 0/off/false/no: show tracebacks."""
+    return os.environ.get(DEBUG_ENV, "").strip().lower() not in _FALSE
 
 
 # ----------------------------------------------------------------------------------------------
@@ -80,11 +88,17 @@ def parse_schedule(spec: str, option: str = "SPEC") -> Any:
     try:
         return jaxlr.parse(spec)
     except (ValueError, TypeError) as e:
-        # Drop the parser's two-line "spec / caret" display: one line is what the CLI prints.
-        lines = [l.strip() for l in str(e).splitlines() if l.strip() != spec.strip()]
-        lines = [l[1:] if l.startswith("^") else l for l in lines]
-        raise CliError(f"bad schedule {option} {spec!r}: {' '.join(' '.join(lines).split())}"
+        raise CliError(f"bad schedule {option} {shorten(spec, 80)}: {parse_message(e)}"
                        ) from None
+
+
+def parse_message(error: BaseException) -> str:
+    """``jaxlr.parse``'s message on one line: its first line and its hint, without the
+    two-line display of the spec and the caret under the error position."""
+    lines = str(error).splitlines()
+    if len(lines) >= 3 and lines[2].lstrip().startswith("^"):
+        lines = [lines[0], lines[2].lstrip()[1:]] + lines[3:]
+    return one_line(" ".join(lines))
 
 
 def optimizer_factory(name: str) -> Callable[[Any], Any]:
@@ -102,7 +116,8 @@ def optimizer_factory(name: str) -> Callable[[Any], Any]:
         "adamw": jaxlr.adamw,
     }
     if name not in table:
-        raise CliError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}.")
+        raise CliError(f"unknown optimizer {shorten(name)}; choose one of "
+                       f"{', '.join(OPTIMIZERS)}.")
     return table[name]
 
 
@@ -110,9 +125,9 @@ def parse_float(text: str, option: str, *, positive: bool = True) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise CliError(f"{option} must be a number; got {text!r}.") from None
+        raise CliError(f"{option} must be a number; got {shorten(text)}.") from None
     if positive and not (math.isfinite(value) and value > 0):
-        raise CliError(f"{option} must be a finite number > 0; got {text!r}.")
+        raise CliError(f"{option} must be a finite number > 0; got {shorten(text)}.")
     return value
 
 
@@ -152,12 +167,12 @@ def _import_target(target: str) -> Callable[..., Any]:
     module_name, _, attr = target.rpartition(":")
     if not module_name or not attr:
         raise CliError(f"a user task is written MODULE:FUNCTION (e.g. mytasks:make_task); got "
-                       f"{target!r}.")
+                       f"{shorten(target)}.")
     try:
         if module_name.endswith(".py") or os.sep in module_name:
             path = Path(module_name)
             if not path.exists():
-                raise CliError(f"user task file {module_name!r} does not exist.")
+                raise CliError(f"user task file {shorten(module_name)} does not exist.")
             spec = importlib.util.spec_from_file_location(path.stem, path)
             module = importlib.util.module_from_spec(spec)
             sys.modules[path.stem] = module
@@ -169,13 +184,13 @@ def _import_target(target: str) -> Callable[..., Any]:
     except CliError:
         raise
     except ImportError as e:
-        raise CliError(f"cannot import module {module_name!r} of user task {target!r}: "
-                       f"{_one_line(e)}. Run from the directory that contains it or put it "
-                       f"on PYTHONPATH.") from None
+        raise CliError(f"cannot import module {shorten(module_name)} of user task "
+                       f"{shorten(target)}: {_one_line(e)}. Run from the directory that "
+                       f"contains it or put it on PYTHONPATH.") from None
     fn = getattr(module, attr, None)
     if fn is None or not callable(fn):
-        raise CliError(f"module {module_name!r} has no function {attr!r} (user task "
-                       f"{target!r}).")
+        raise CliError(f"module {shorten(module_name)} has no function {shorten(attr)} (user "
+                       f"task {shorten(target)}).")
     return fn
 
 
@@ -191,7 +206,7 @@ def load_task(name: str, *, batch_size: int | None = None) -> Any:
 
     if ":" not in name:
         if name not in tasks_mod.list_tasks():
-            raise CliError(f"unknown task {name!r}; the built-in tasks are "
+            raise CliError(f"unknown task {shorten(name)}; the built-in tasks are "
                            f"{', '.join(tasks_mod.list_tasks())}, or give your own as "
                            f"MODULE:FUNCTION.")
         kwargs = {"batch_size": batch_size} if batch_size else {}
@@ -200,13 +215,13 @@ def load_task(name: str, *, batch_size: int | None = None) -> Any:
     try:
         out = fn()
     except (ValueError, TypeError) as e:
-        raise CliError(f"user task {name!r} raised: {_one_line(e)}") from None
+        raise CliError(f"user task {shorten(name)} raised: {_one_line(e)}") from None
     if isinstance(out, tasks_mod.Task):
         return dataclasses.replace(out, batch_size=batch_size) if batch_size else out
     if not isinstance(out, (tuple, list)) or len(out) not in (3, 4) or not callable(
             out[0]) or not callable(out[1]):
-        raise CliError(f"user task {name!r} must return a jaxlr.tasks.Task or a tuple (init, "
-                       f"loss, data[, valid_data]) with init(key) -> params and "
+        raise CliError(f"user task {shorten(name)} must return a jaxlr.tasks.Task or a tuple "
+                       f"(init, loss, data[, valid_data]) with init(key) -> params and "
                        f"loss(params, batch) -> scalar; got {type(out).__name__}.")
     import jax
 
@@ -214,8 +229,8 @@ def load_task(name: str, *, batch_size: int | None = None) -> Any:
     valid = out[3] if len(out) == 4 else None
     leaves = jax.tree_util.tree_leaves(data)
     if not leaves or any(np.ndim(x) == 0 for x in leaves):
-        raise CliError(f"user task {name!r}: `data` must be a pytree of arrays with a leading "
-                       f"example axis, e.g. (x, y).")
+        raise CliError(f"user task {shorten(name)}: `data` must be a pytree of arrays with a "
+                       f"leading example axis, e.g. (x, y).")
     n = int(np.shape(leaves[0])[0])
     bs = batch_size or min(64, n)
     return UserTask(name=name, init=init, loss=loss, train=data, valid=valid, batch_size=bs,
@@ -226,8 +241,16 @@ def load_task(name: str, *, batch_size: int | None = None) -> Any:
 # Output
 # ----------------------------------------------------------------------------------------------
 
-def _one_line(e: BaseException) -> str:
-    return " ".join(str(e).split())
+def one_line(text: Any, limit: int = MAX_MESSAGE) -> str:
+    """``str(text)`` on one line (runs of whitespace become one space), at most ``limit``
+    characters."""
+    line = " ".join(str(text).split())
+    if len(line) > limit:
+        line = line[:limit - 30] + f"... ({len(line)} characters)"
+    return line
+
+
+_one_line = one_line
 
 
 def fmt(x: Any, digits: int = 4) -> str:

@@ -51,6 +51,7 @@ from jax.typing import ArrayLike
 
 from jaxlr._utils._validation import (check_choice, check_number, check_positive, check_steps,
                                    concrete, fail)
+from jaxlr._utils._validation import shorten
 
 __all__ = [
     "Controller",
@@ -192,7 +193,7 @@ def _check_unit_interval(fn: str, name: str, value: Any) -> None:
     check_number(fn, name, value)
     arr = concrete(value)
     if arr is not None and not (np.isfinite(arr) and 0.0 < float(arr) < 1.0):
-        fail(fn, f"`{name}` must be in the open interval (0, 1); got {name}={value!r}.",
+        fail(fn, f"`{name}` must be in the open interval (0, 1); got {name}={shorten(value)}.",
              hint=f"The new scale is scale * {name}; e.g. {name}=0.1 divides the rate by 10.")
 
 
@@ -362,7 +363,7 @@ def reduce_on_plateau(
         check_positive(fn, allow_zero=True, min_lr=min_lr)
         if base_lr is None:
             fail(fn, f"`min_lr` needs `base_lr` (the rate the scale multiplies); got "
-                     f"min_lr={min_lr!r}, base_lr=None.",
+                     f"min_lr={shorten(min_lr)}, base_lr=None.",
                  hint="Pass base_lr=<your learning rate>, or give the floor as a fraction of it "
                       "with min_scale=min_lr / lr.")
     if base_lr is not None:
@@ -490,7 +491,7 @@ def early_stopping(
     fn = "early_stopping"
     check_choice(fn, "mode", mode, ("min", "max"))
     if not isinstance(restore_best, (bool, np.bool_)):
-        fail(fn, f"`restore_best` must be a bool; got restore_best={restore_best!r}.",
+        fail(fn, f"`restore_best` must be a bool; got restore_best={shorten(restore_best)}.",
              error=TypeError)
     _check_scalar(fn, patience=patience, min_delta=min_delta, baseline=baseline,
                   start_from=start_from)
@@ -500,7 +501,7 @@ def early_stopping(
         check_number(fn, "baseline", baseline)
         arr = concrete(baseline)
         if arr is not None and not np.all(np.isfinite(arr)):
-            fail(fn, f"`baseline` must be finite; got baseline={baseline!r}.",
+            fail(fn, f"`baseline` must be finite; got baseline={shorten(baseline)}.",
                  hint="Pass baseline=None for no baseline.")
 
     def init() -> EarlyStoppingState:

@@ -53,7 +53,7 @@ import optax
 from jax.typing import ArrayLike
 
 from jaxlr.optim._optimizers import inject_hyperparams
-from jaxlr._utils._validation import check_choice, check_steps, concrete, fail, is_traced
+from jaxlr._utils._validation import check_choice, check_steps, concrete, fail, is_traced, shorten
 
 __all__ = [
     "NaturalGradientState",
@@ -239,18 +239,18 @@ def _check_nonneg(fn: str, **named: Any) -> None:
             continue
         if isinstance(value, bool) or not isinstance(
                 value, (int, float, np.ndarray, np.generic, jax.Array)):
-            fail(fn, f"`{name}` must be a number or an array; got {name}={value!r}.",
+            fail(fn, f"`{name}` must be a number or an array; got {name}={shorten(value)}.",
                  error=TypeError)
         arr = concrete(value)
         if arr is not None and not (np.all(np.isfinite(arr)) and np.all(arr >= 0)):
-            fail(fn, f"`{name}` must be finite and >= 0; got {name}={value!r}.")
+            fail(fn, f"`{name}` must be finite and >= 0; got {name}={shorten(value)}.")
 
 
 def _check_momentum(fn: str, momentum: Any) -> None:
     _check_nonneg(fn, momentum=momentum)
     arr = None if momentum is None or callable(momentum) else concrete(momentum)
     if arr is not None and np.any(arr >= 1):
-        fail(fn, f"`momentum` must be in [0, 1); got momentum={momentum!r}.")
+        fail(fn, f"`momentum` must be in [0, 1); got momentum={shorten(momentum)}.")
 
 
 def _check_lr(fn: str, learning_rate: Any) -> None:
@@ -264,7 +264,7 @@ def _check_lr(fn: str, learning_rate: Any) -> None:
 def _check_apply(fn: str, apply_fn: Any) -> None:
     if not callable(apply_fn):
         fail(fn, f"`apply_fn` must be callable as apply_fn(params, inputs) -> outputs; got "
-                 f"apply_fn={apply_fn!r}.",
+                 f"apply_fn={shorten(apply_fn)}.",
              hint="For a jaxlr task use task.apply; for Flax, lambda p, x: model.apply(p, x).",
              error=TypeError)
 
@@ -354,7 +354,8 @@ def natural_gradient(
     _check_apply(fn, apply_fn)
     loss_fn = _resolve_loss(fn, loss)
     if not isinstance(adaptive_damping, (bool, np.bool_)):
-        fail(fn, f"`adaptive_damping` must be a bool; got adaptive_damping={adaptive_damping!r}.",
+        fail(fn, f"`adaptive_damping` must be a bool; got "
+                 f"adaptive_damping={shorten(adaptive_damping)}.",
              error=TypeError)
     _check_nonneg(fn, damping=damping, min_damping=min_damping)
     _check_momentum(fn, momentum)
@@ -363,9 +364,10 @@ def natural_gradient(
     dec, inc = concrete(damping_decrease), concrete(damping_increase)
     if dec is not None and not (0 < float(dec) < 1):
         fail(fn, "`damping_decrease` must be in (0, 1); got "
-                 f"damping_decrease={damping_decrease!r}.")
+                 f"damping_decrease={shorten(damping_decrease)}.")
     if inc is not None and not float(inc) > 1:
-        fail(fn, f"`damping_increase` must be > 1; got damping_increase={damping_increase!r}.")
+        fail(fn, f"`damping_increase` must be > 1; got "
+                 f"damping_increase={shorten(damping_increase)}.")
     split = split_batch or _default_split
     adaptive = bool(adaptive_damping)
     use_momentum = momentum is not None
@@ -512,7 +514,7 @@ def diagonal_natural_gradient(
     _check_nonneg(fn, decay=decay)
     d = None if is_traced(decay) else concrete(decay)
     if d is not None and np.any(d >= 1):
-        fail(fn, f"`decay` must be in [0, 1); got decay={decay!r}.")
+        fail(fn, f"`decay` must be in [0, 1); got decay={shorten(decay)}.")
     split = split_batch or _default_split
     use_momentum = momentum is not None
 

@@ -30,7 +30,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxlr._utils._validation import check_choice, check_positive, check_steps, concrete, fail
+from jaxlr._utils._validation import (check_choice, check_positive, check_steps, concrete, fail,
+                                      shorten)
 
 __all__ = [
     "HyperState",
@@ -162,19 +163,22 @@ def _check_hparam(fn: str, name: str, value: Any, *, low: float | None = None,
         return
     if isinstance(value, bool) or not isinstance(
             value, (int, float, np.ndarray, np.generic, jax.Array)):
-        fail(fn, f"`{name}` must be a number, an array or a schedule; got {name}={value!r} of "
+        fail(fn, f"`{name}` must be a number, an array or a schedule; got "
+                 f"{name}={shorten(value)} of "
              f"type {type(value).__name__}.", error=TypeError)
     arr = concrete(value)
     if arr is None:
         return
     if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
-        fail(fn, f"`{name}` must be real-valued; got {name}={value!r}.", error=TypeError)
+        fail(fn, f"`{name}` must be real-valued; got {name}={shorten(value)}.", error=TypeError)
     if not np.all(np.isfinite(arr)):
-        fail(fn, f"`{name}` must be finite; got {name}={value!r}.")
+        fail(fn, f"`{name}` must be finite; got {name}={shorten(value)}.")
     if low is not None and np.any(arr < low if allow_low else arr <= low):
-        fail(fn, f"`{name}` must be {'>=' if allow_low else '>'} {low}; got {name}={value!r}.")
+        fail(fn, f"`{name}` must be {'>=' if allow_low else '>'} {low}; got "
+                 f"{name}={shorten(value)}.")
     if high is not None and np.any(arr > high if allow_high else arr >= high):
-        fail(fn, f"`{name}` must be {'<=' if allow_high else '<'} {high}; got {name}={value!r}.")
+        fail(fn, f"`{name}` must be {'<=' if allow_high else '<'} {high}; got "
+                 f"{name}={shorten(value)}.")
 
 
 def _check_lr(fn: str, learning_rate: Any) -> None:
@@ -215,7 +219,7 @@ def inject_hyperparams(factory: Callable[..., optax.GradientTransformation],
     """
     if not callable(factory):
         fail(name, f"`factory` must be a callable building an optax optimizer; got "
-             f"factory={factory!r}.", error=TypeError)
+             f"factory={shorten(factory)}.", error=TypeError)
     return _inject(name, factory, hparams)
 
 
@@ -333,7 +337,7 @@ def check_params(fn: str, params: Any) -> None:
     """TypeError unless every leaf of ``params`` is a floating-point array."""
     leaves = jax.tree_util.tree_leaves_with_path(params)
     if not leaves:
-        fail(fn, f"`params` must be a pytree of floating-point arrays; got {params!r} (no "
+        fail(fn, f"`params` must be a pytree of floating-point arrays; got {shorten(params)} (no "
              "arrays).", error=TypeError)
     for path, leaf in leaves:
         dtype = getattr(leaf, "dtype", None)
@@ -431,7 +435,7 @@ def sgd(learning_rate: Any, momentum: Any = None, nesterov: bool = False, *,
         _check_hparam(fn, "momentum", momentum, low=0.0, high=1.0)
         hp["momentum"] = momentum
     if not isinstance(nesterov, bool):
-        fail(fn, f"`nesterov` must be a bool; got nesterov={nesterov!r}.", error=TypeError)
+        fail(fn, f"`nesterov` must be a bool; got nesterov={shorten(nesterov)}.", error=TypeError)
     if nesterov and momentum is None:
         fail(fn, "`nesterov=True` needs a momentum; got momentum=None.",
              hint="Pass momentum=0.9 (or use jaxlr.momentum(..., nesterov=True)).")
@@ -777,7 +781,7 @@ def set_hyperparams(opt_state: Any, **new: Any) -> Any:
     known = set(states[0].hyperparams)
     for name in new:
         if name not in known:
-            fail(fn, f"unknown hyperparameter {name!r}; this optimizer has "
+            fail(fn, f"unknown hyperparameter {shorten(name)}; this optimizer has "
                  f"{', '.join(sorted(known))}.", hint="Options that are not hyperparameters "
                  "(nesterov, centered, mask, ...) are fixed when the optimizer is built.")
 
@@ -790,7 +794,7 @@ def set_hyperparams(opt_state: Any, **new: Any) -> Any:
             if _is_pytree_schedule(old) or _is_pytree_schedule(value):
                 if (jax.tree_util.tree_structure(old) != jax.tree_util.tree_structure(value)):
                     fail(fn, f"`{name}` must have the structure of the stored value to avoid "
-                         f"recompiling; stored {old!r}, got {name}={value!r}.",
+                         f"recompiling; stored {shorten(old)}, got {name}={shorten(value)}.",
                          hint="Rebuild the optimizer (and its state) to change the kind of "
                               "schedule.")
                 hp[name] = jax.tree_util.tree_map(

@@ -28,7 +28,7 @@ import optax
 from jax.typing import ArrayLike
 
 from jaxlr.optim._optimizers import inject_hyperparams
-from jaxlr._utils._validation import check_steps, concrete, fail
+from jaxlr._utils._validation import check_steps, concrete, fail, shorten
 
 __all__ = ["schedule_free_adamw", "schedule_free_sgd", "eval_params"]
 
@@ -41,7 +41,7 @@ def _check(fn: str, name: str, value: Any, *, low: float, high: float | None = N
         return
     if isinstance(value, bool) or not isinstance(
             value, (int, float, np.ndarray, np.generic, jax.Array)):
-        fail(fn, f"`{name}` must be a number or an array; got {name}={value!r}.",
+        fail(fn, f"`{name}` must be a number or an array; got {name}={shorten(value)}.",
              error=TypeError)
     arr = concrete(value)
     if arr is None:
@@ -53,7 +53,7 @@ def _check(fn: str, name: str, value: Any, *, low: float, high: float | None = N
         lo = "(" if open_low else "["
         hi = "" if high is None else (f", {high})" if open_high else f", {high}]")
         allowed = f"in {lo}{low}{hi}" if high is not None else f"{'>' if open_low else '>='} {low}"
-        fail(fn, f"`{name}` must be finite and {allowed}; got {name}={value!r}.")
+        fail(fn, f"`{name}` must be finite and {allowed}; got {name}={shorten(value)}.")
 
 
 def _learning_rate(fn: str, learning_rate: Any, warmup_steps: Any) -> Any:

@@ -19,6 +19,7 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from jaxlr._utils import _validation as validation
+from jaxlr._utils._validation import shorten
 
 INT32_MAX = 2**31 - 1
 # Largest float32 strictly below 2**31 (used to clamp floating-point steps before casting).
@@ -195,9 +196,9 @@ def as_schedule(fn: str, name: str, value: Any) -> Schedule:
         return FunctionSchedule(value)
     hint = None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        hint = f"For a constant rate use jaxlr.constant({value!r})."
+        hint = f"For a constant rate use jaxlr.constant({shorten(value)})."
     validation.fail(fn, f"`{name}` must be a schedule (a jaxlr.Schedule or a callable "
-                        f"step -> value); got {name}={value!r}.", hint=hint, error=TypeError)
+                        f"step -> value); got {name}={shorten(value)}.", hint=hint, error=TypeError)
     raise AssertionError  # unreachable
 
 
@@ -232,7 +233,7 @@ def horizon(schedule: Any) -> int | None:
     if not isinstance(schedule, Schedule):
         if callable(schedule):
             return None
-        validation.fail("horizon", f"`schedule` must be a jaxlr.Schedule; got {schedule!r}.",
+        validation.fail("horizon", f"`schedule` must be a jaxlr.Schedule; got {shorten(schedule)}.",
                         error=TypeError)
     return schedule.horizon()
 
@@ -264,14 +265,15 @@ def stack(schedules: Any) -> Schedule:
         validation.fail("stack", "`schedules` must contain at least one schedule; got [].")
     for i, s in enumerate(schedules):
         if not isinstance(s, Schedule):
-            validation.fail("stack", f"`schedules[{i}]` must be a jaxlr.Schedule; got {s!r}.",
+            validation.fail("stack", f"`schedules[{i}]` must be a jaxlr.Schedule; got "
+                                     f"{shorten(s)}.",
                             error=TypeError)
     first = jax.tree_util.tree_structure(schedules[0])
     for i, s in enumerate(schedules[1:], start=1):
         if jax.tree_util.tree_structure(s) != first:
             validation.fail(
                 "stack", f"all schedules must have the same structure; "
-                f"schedules[0]={schedules[0]!r} and schedules[{i}]={s!r} differ.",
+                f"schedules[0]={shorten(schedules[0])} and schedules[{i}]={shorten(s)} differ.",
                 hint="Stack schedules from the same builder with the same static options and "
                      "the same number of boundaries.")
 

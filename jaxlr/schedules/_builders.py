@@ -23,6 +23,7 @@ from jax import lax
 from jax.typing import ArrayLike
 
 from jaxlr._utils import _validation as validation
+from jaxlr._utils._validation import shorten as _short
 from jaxlr.schedules._base import (
     INT32_MAX,
     Schedule,
@@ -51,7 +52,7 @@ def _check_lr(fn: str, **named: Any) -> None:
 
 def _check_bool(fn: str, name: str, value: Any) -> None:
     if not isinstance(value, (bool, np.bool_)):
-        validation.fail(fn, f"`{name}` must be True or False; got {name}={value!r}.",
+        validation.fail(fn, f"`{name}` must be True or False; got {name}={_short(value)}.",
                         error=TypeError)
 
 
@@ -65,11 +66,11 @@ def _check_int(fn: str, name: str, value: Any, minimum: int) -> None:
         if (np.issubdtype(arr.dtype, np.floating) and np.all(np.isfinite(arr))
                 and np.all(arr == np.round(arr))):
             hint = f"Pass an int, e.g. {name}={int(np.round(arr).ravel()[0])}."
-        validation.fail(fn, f"`{name}` must be an integer; got {name}={value!r}.", hint=hint,
+        validation.fail(fn, f"`{name}` must be an integer; got {name}={_short(value)}.", hint=hint,
                         error=TypeError)
     if np.any(arr < minimum) or np.any(arr > INT32_MAX):
         validation.fail(fn, f"`{name}` must be an integer in [{minimum}, 2**31 - 1]; "
-                            f"got {name}={value!r}.")
+                            f"got {name}={_short(value)}.")
 
 
 def _shape(value: Any) -> tuple[int, ...]:
@@ -85,7 +86,7 @@ def _as_vector(value: Any) -> Any:
 
 def _check_vector(fn: str, name: str, value: Any) -> None:
     if isinstance(value, (str, bytes, dict)) or len(_shape(value)) != 1:
-        validation.fail(fn, f"`{name}` must be a 1-D sequence; got {name}={value!r}.",
+        validation.fail(fn, f"`{name}` must be a 1-D sequence; got {name}={_short(value)}.",
                         error=TypeError if not hasattr(value, "shape")
                         and not isinstance(value, (list, tuple)) else ValueError)
     if isinstance(value, (list, tuple)):
@@ -104,20 +105,40 @@ def _check_boundaries(fn: str, name: str, value: Any) -> None:
     if arr.size == 0:
         return
     if not np.issubdtype(arr.dtype, np.integer):
-        validation.fail(fn, f"`{name}` must be integer steps; got {name}={value!r}.",
+        validation.fail(fn, f"`{name}` must be integer steps; got {name}={_short(value)}.",
                         hint="Pass ints, e.g. [1000, 2000].", error=TypeError)
     if np.any(arr < 0) or np.any(arr > INT32_MAX):
-        validation.fail(fn, f"`{name}` must be steps in [0, 2**31 - 1]; got {name}={value!r}.")
+        validation.fail(fn, f"`{name}` must be steps in [0, 2**31 - 1]; got "
+                            f"{name}={_short(value)}.")
     if np.any(np.diff(arr) < 0):
-        validation.fail(fn, f"`{name}` must be sorted in increasing order; got {name}={value!r}.",
-                        hint=f"Use {name}={sorted(arr.tolist())!r}.")
+        validation.fail(fn, f"`{name}` must be sorted in increasing order; got "
+                            f"{name}={_short(value)}.",
+                        hint=f"Use {name}={_short(sorted(arr.tolist()))}.")
 
 
 def _check_open_unit(fn: str, name: str, value: Any) -> None:
     validation.check_number(fn, name, value)
     arr = validation.concrete(value)
     if arr is not None and np.any(~((arr > 0) & (arr < 1))):
-        validation.fail(fn, f"`{name}` must be in the open interval (0, 1); got {name}={value!r}.")
+        validation.fail(fn, f"`{name}` must be in the open interval (0, 1); got "
+                            f"{name}={_short(value)}.")
+
+
+def _check_order(fn: str, low_name: str, low: Any, high_name: str, high: Any,
+                 hint: str | None = None) -> None:
+    """ValueError unless ``low <= high`` (elementwise) where both are concrete."""
+    lo, hi = _concrete_float(low), _concrete_float(high)
+    if lo is not None and hi is not None and np.any(lo > hi):
+        validation.fail(fn, f"`{low_name}` must be <= `{high_name}`; got "
+                            f"{low_name}={_short(low)}, "
+                            f"{high_name}={_short(high)}.", hint=hint)
+
+
+def _check_at_least_one(fn: str, name: str, value: Any, hint: str) -> None:
+    arr = _concrete_float(value)
+    if arr is not None and np.any(arr < 1):
+        validation.fail(fn, f"`{name}` must be >= 1; got {name}={_short(value)}.",
+                        hint=hint)
 
 
 def _concrete_float(value: Any) -> np.ndarray | None:
@@ -738,11 +759,12 @@ def cosine_restarts(init_value: ArrayLike, period: ArrayLike, *, period_mult: Ar
     After ``num_cycles`` cycles the value holds ``end_value``.
 
     Args:
-      init_value: peak of the first cycle (>= 0).
+      init_value: peak of the first cycle (>= 0, >= ``end_value``).
       period: length of the first cycle, int >= 1 (PyTorch ``T_0``).
       period_mult: integer growth factor of the cycle length, >= 1 (PyTorch ``T_mult``).
       peak_decay: factor applied to the peak at each restart (Keras ``m_mul``; > 0).
-      end_value: value at the end of each cycle (PyTorch ``eta_min``; >= 0).
+      end_value: value at the end of each cycle (PyTorch ``eta_min``; 0 <= end_value <=
+        init_value).
       num_cycles: optional number of cycles (int >= 1) after which ``end_value`` is held.
 
     References:
@@ -757,6 +779,9 @@ def cosine_restarts(init_value: ArrayLike, period: ArrayLike, *, period_mult: Ar
     fn = "cosine_restarts"
     _check_lr(fn, init_value=init_value, end_value=end_value)
     validation.check_steps(fn, minimum=1, period=period)
+    _check_order(fn, "end_value", end_value, "init_value", init_value,
+                 hint="`end_value` is the minimum of each cycle (PyTorch eta_min) and "
+                      "`init_value` the first peak.")
     _check_int(fn, "period_mult", period_mult, minimum=1)
     validation.check_positive(fn, peak_decay=peak_decay)
     if num_cycles is not None:
@@ -806,7 +831,7 @@ class Cyclic(Schedule):
         low, high = as_float(self.min_value), as_float(self.peak_value)
         return low + (high - low) * scale * amplitude
 
-    def momentum_schedule(self) -> Cyclic | None:
+    def momentum_schedule(self) -> CyclicMomentum | None:
         """Momentum cycled inversely to the learning rate (PyTorch ``cycle_momentum=True``).
 
         Momentum is ``max_momentum`` when the rate is ``min_value`` and ``base_momentum`` at the
@@ -814,9 +839,8 @@ class Cyclic(Schedule):
         """
         if not self.cycle_momentum:
             return None
-        return Cyclic(self.max_momentum, self.base_momentum, self.step_size_up,
-                      self.step_size_down, self.mode, self.gamma, False, self.base_momentum,
-                      self.max_momentum)
+        return CyclicMomentum(self.step_size_up, self.step_size_down, self.mode, self.gamma,
+                              self.base_momentum, self.max_momentum)
 
 
 def cyclic(min_value: ArrayLike, peak_value: ArrayLike, step_size_up: ArrayLike,
@@ -835,14 +859,15 @@ def cyclic(min_value: ArrayLike, peak_value: ArrayLike, step_size_up: ArrayLike,
     has no horizon.
 
     Args:
-      min_value: lower bound (PyTorch ``base_lr``; >= 0).
-      peak_value: upper bound (PyTorch ``max_lr``; >= 0).
+      min_value: lower bound (PyTorch ``base_lr``; 0 <= min_value <= peak_value).
+      peak_value: upper bound (PyTorch ``max_lr``; >= ``min_value``).
       step_size_up: steps from min to peak, int >= 1.
       step_size_down: steps from peak back to min, int >= 1 (default: ``step_size_up``).
       mode: ``"triangular"``, ``"triangular2"`` or ``"exp_range"`` (static).
-      gamma: per-step amplitude factor in ``exp_range`` mode (> 0).
+      gamma: per-step amplitude factor in ``exp_range`` mode, in (0, 1] (a larger one would
+        take the rate above ``peak_value``).
       cycle_momentum: whether :meth:`Cyclic.momentum_schedule` returns a schedule (static).
-      base_momentum: momentum at the peak rate.
+      base_momentum: momentum at the peak rate (<= ``max_momentum``).
       max_momentum: momentum at the minimum rate.
 
     References:
@@ -856,15 +881,81 @@ def cyclic(min_value: ArrayLike, peak_value: ArrayLike, step_size_up: ArrayLike,
     """
     fn = "cyclic"
     _check_lr(fn, min_value=min_value, peak_value=peak_value)
+    _check_order(fn, "min_value", min_value, "peak_value", peak_value,
+                 hint="The rate cycles between min_value (low) and peak_value (high); swap "
+                      "them.")
     validation.check_steps(fn, minimum=1, step_size_up=step_size_up)
     if step_size_down is not None:
         validation.check_steps(fn, minimum=1, step_size_down=step_size_down)
     validation.check_choice(fn, "mode", mode, _CYCLIC_MODES)
     validation.check_positive(fn, gamma=gamma)
+    g = _concrete_float(gamma)
+    if g is not None and np.any(g > 1):
+        validation.fail(fn, f"`gamma` must be in (0, 1]; got gamma={_short(gamma)}.",
+                        hint="exp_range shrinks the amplitude by gamma per step; a gamma > 1 "
+                             "would take the rate above peak_value.")
     _check_bool(fn, "cycle_momentum", cycle_momentum)
     _check_lr(fn, base_momentum=base_momentum, max_momentum=max_momentum)
+    _check_order(fn, "base_momentum", base_momentum, "max_momentum", max_momentum)
     return Cyclic(min_value, peak_value, step_size_up, step_size_down, mode, gamma,
                   bool(cycle_momentum), base_momentum, max_momentum)
+
+
+@register("cyclic_momentum",
+          children=("step_size_up", "step_size_down", "gamma", "base_momentum", "max_momentum"),
+          static=("mode",))
+class CyclicMomentum(Schedule):
+    """Schedule returned by :func:`cyclic_momentum` (and :meth:`Cyclic.momentum_schedule`)."""
+
+    step_size_up: Any
+    step_size_down: Any
+    mode: str
+    gamma: Any
+    base_momentum: Any
+    max_momentum: Any
+
+    def __call__(self, step: ArrayLike) -> jax.Array:
+        # The wave of `cyclic` run from max_momentum down to base_momentum and back.
+        wave = Cyclic(self.max_momentum, self.base_momentum, self.step_size_up,
+                      self.step_size_down, self.mode, self.gamma, False, self.base_momentum,
+                      self.max_momentum)
+        return wave(step)
+
+
+def cyclic_momentum(step_size_up: ArrayLike, step_size_down: ArrayLike | None = None, *,
+                    mode: str = "triangular", gamma: ArrayLike = 1.0,
+                    base_momentum: ArrayLike = 0.8, max_momentum: ArrayLike = 0.9
+                    ) -> CyclicMomentum:
+    """The momentum curve of :func:`cyclic` (also ``cyclic(...).momentum_schedule()``).
+
+    Momentum is ``max_momentum`` where the rate is at its minimum and ``base_momentum`` at its
+    peak, with the same cycle lengths, mode and amplitude scaling (PyTorch ``CyclicLR`` with
+    ``cycle_momentum=True``).
+
+    References:
+      Smith, "A disciplined approach to neural network hyper-parameters: Part 1 -- learning
+      rate, batch size, momentum, and weight decay", 2018 (cyclical momentum).
+
+    Examples:
+      >>> import jaxlr
+      >>> m = jaxlr.schedules.BUILDERS["cyclic_momentum"](2, base_momentum=0.8,
+      ...                                                 max_momentum=0.9)
+      >>> [round(float(m(t)), 3) for t in (0, 1, 2, 4)]
+      [0.9, 0.85, 0.8, 0.9]
+    """
+    fn = "cyclic_momentum"
+    validation.check_steps(fn, minimum=1, step_size_up=step_size_up)
+    if step_size_down is not None:
+        validation.check_steps(fn, minimum=1, step_size_down=step_size_down)
+    validation.check_choice(fn, "mode", mode, _CYCLIC_MODES)
+    validation.check_positive(fn, gamma=gamma)
+    g = _concrete_float(gamma)
+    if g is not None and np.any(g > 1):
+        validation.fail(fn, f"`gamma` must be in (0, 1]; got gamma={_short(gamma)}.")
+    _check_lr(fn, base_momentum=base_momentum, max_momentum=max_momentum)
+    _check_order(fn, "base_momentum", base_momentum, "max_momentum", max_momentum)
+    return CyclicMomentum(step_size_up, step_size_down, mode, gamma, base_momentum,
+                          max_momentum)
 
 
 _ANNEALS = ("cos", "linear")
@@ -992,6 +1083,7 @@ def one_cycle_momentum(total_steps: ArrayLike, *, pct_start: ArrayLike = 0.3,
     validation.check_steps(fn, minimum=1, total_steps=total_steps)
     _check_open_unit(fn, "pct_start", pct_start)
     _check_lr(fn, base_momentum=base_momentum, max_momentum=max_momentum)
+    _check_order(fn, "base_momentum", base_momentum, "max_momentum", max_momentum)
     validation.check_choice(fn, "anneal", anneal, _ANNEALS)
     _check_bool(fn, "three_phase", three_phase)
     return OneCycleMomentum(total_steps, pct_start, base_momentum, max_momentum, anneal,
@@ -1018,12 +1110,14 @@ def one_cycle(peak_value: ArrayLike, total_steps: ArrayLike, *, pct_start: Array
       peak_value: maximum rate (PyTorch ``max_lr``; >= 0).
       total_steps: int >= 1.
       pct_start: fraction of steps spent warming up, in (0, 1).
-      div_factor: ``initial = peak_value / div_factor`` (> 0).
-      final_div_factor: ``final = initial / final_div_factor`` (> 0).
+      div_factor: ``initial = peak_value / div_factor`` (>= 1: the start is not above the
+        peak).
+      final_div_factor: ``final = initial / final_div_factor`` (>= 1: the end is not above the
+        start).
       anneal: ``"cos"`` or ``"linear"`` (static).
       three_phase: PyTorch's three-phase variant (static).
       cycle_momentum: whether :meth:`OneCycle.momentum_schedule` returns a schedule (static).
-      base_momentum: momentum at the peak rate.
+      base_momentum: momentum at the peak rate (<= ``max_momentum``).
       max_momentum: momentum at the start and end.
 
     References:
@@ -1041,10 +1135,17 @@ def one_cycle(peak_value: ArrayLike, total_steps: ArrayLike, *, pct_start: Array
     validation.check_steps(fn, minimum=1, total_steps=total_steps)
     _check_open_unit(fn, "pct_start", pct_start)
     validation.check_positive(fn, div_factor=div_factor, final_div_factor=final_div_factor)
+    _check_at_least_one(fn, "div_factor", div_factor,
+                        "The start is peak_value / div_factor; a div_factor < 1 would start "
+                        "above the peak.")
+    _check_at_least_one(fn, "final_div_factor", final_div_factor,
+                        "The end is the start / final_div_factor; a final_div_factor < 1 would "
+                        "end above the start.")
     validation.check_choice(fn, "anneal", anneal, _ANNEALS)
     _check_bool(fn, "three_phase", three_phase)
     _check_bool(fn, "cycle_momentum", cycle_momentum)
     _check_lr(fn, base_momentum=base_momentum, max_momentum=max_momentum)
+    _check_order(fn, "base_momentum", base_momentum, "max_momentum", max_momentum)
     return OneCycle(peak_value, total_steps, pct_start, div_factor, final_div_factor, anneal,
                     bool(three_phase), bool(cycle_momentum), base_momentum, max_momentum)
 
@@ -1121,7 +1222,8 @@ def _check_total_vs_warmup(fn: str, total_steps: Any, warmup_steps: Any, hint: s
     t, w = validation.concrete(total_steps), validation.concrete(warmup_steps)
     if t is not None and w is not None and np.any(t <= w):
         validation.fail(fn, f"`total_steps` must be greater than `warmup_steps`; got "
-                            f"total_steps={total_steps!r}, warmup_steps={warmup_steps!r}.",
+                            f"total_steps={_short(total_steps)}, "
+                            f"warmup_steps={_short(warmup_steps)}.",
                         hint=hint)
 
 
@@ -1162,11 +1264,11 @@ def warmup_cosine(peak_value: ArrayLike, warmup_steps: ArrayLike, total_steps: A
     ``peak_value``).
 
     Args:
-      peak_value: value at the end of warm-up (>= 0).
+      peak_value: value at the end of warm-up (>= 0), the largest value.
       warmup_steps: int >= 0.
       total_steps: int > ``warmup_steps``.
-      init_value: value at step 0.
-      end_value: value from ``total_steps`` on.
+      init_value: value at step 0 (0 <= init_value <= peak_value).
+      end_value: value from ``total_steps`` on (0 <= end_value <= peak_value).
 
     References:
       Goyal et al. 2017 (warm-up); Loshchilov & Hutter, "SGDR", ICLR 2017 (cosine).
@@ -1179,6 +1281,10 @@ def warmup_cosine(peak_value: ArrayLike, warmup_steps: ArrayLike, total_steps: A
     """
     fn = "warmup_cosine"
     _check_lr(fn, peak_value=peak_value, init_value=init_value, end_value=end_value)
+    _check_order(fn, "init_value", init_value, "peak_value", peak_value,
+                 hint="The warm-up rises from init_value to peak_value.")
+    _check_order(fn, "end_value", end_value, "peak_value", peak_value,
+                 hint="The cosine decays from peak_value to end_value.")
     validation.check_steps(fn, minimum=0, warmup_steps=warmup_steps)
     validation.check_steps(fn, minimum=1, total_steps=total_steps)
     _check_total_vs_warmup(fn, total_steps, warmup_steps,
@@ -1241,13 +1347,13 @@ def warmup_stable_decay(peak_value: ArrayLike, total_steps: ArrayLike, *,
     from the minimum: pass ``init_value=end_value`` to match when ``min_lr_ratio > 0``).
 
     Args:
-      peak_value: plateau value (>= 0).
+      peak_value: plateau value (>= 0), the largest value.
       total_steps: int >= 1.
       warmup_steps: int >= 0.
       decay_steps: int >= 1; ``warmup_steps + decay_steps <= total_steps``.
-      end_value: value from ``total_steps`` on (>= 0).
+      end_value: value from ``total_steps`` on (0 <= end_value <= peak_value).
       decay_shape: static.
-      init_value: value at step 0 (>= 0).
+      init_value: value at step 0 (0 <= init_value <= peak_value).
 
     References:
       Hägele et al., "Scaling Laws and Compute-Optimal Training Beyond Fixed Training
@@ -1261,14 +1367,19 @@ def warmup_stable_decay(peak_value: ArrayLike, total_steps: ArrayLike, *,
     """
     fn = "warmup_stable_decay"
     _check_lr(fn, peak_value=peak_value, end_value=end_value, init_value=init_value)
+    _check_order(fn, "init_value", init_value, "peak_value", peak_value,
+                 hint="The warm-up rises from init_value to the peak_value plateau.")
+    _check_order(fn, "end_value", end_value, "peak_value", peak_value,
+                 hint="The final phase decays from peak_value to end_value.")
     validation.check_steps(fn, minimum=1, total_steps=total_steps, decay_steps=decay_steps)
     validation.check_steps(fn, minimum=0, warmup_steps=warmup_steps)
     validation.check_choice(fn, "decay_shape", decay_shape, _DECAY_SHAPES)
     t, w, d = (validation.concrete(x) for x in (total_steps, warmup_steps, decay_steps))
     if t is not None and w is not None and d is not None and np.any(w + d > t):
         validation.fail(fn, f"`warmup_steps + decay_steps` must be <= `total_steps`; got "
-                            f"warmup_steps={warmup_steps!r}, decay_steps={decay_steps!r}, "
-                            f"total_steps={total_steps!r}.",
+                            f"warmup_steps={_short(warmup_steps)}, "
+                            f"decay_steps={_short(decay_steps)}, "
+                            f"total_steps={_short(total_steps)}.",
                         hint="Shorten the warm-up or the decay, or raise total_steps.")
     return WarmupStableDecay(peak_value, total_steps, warmup_steps, decay_steps, end_value,
                              decay_shape, init_value)
@@ -1382,7 +1493,7 @@ def piecewise_constant(boundaries: Any, values: Any) -> PiecewiseConstant:
     nb, nv = _shape(boundaries)[0], _shape(values)[0]
     if nv != nb + 1:
         validation.fail(fn, f"`values` must have len(boundaries) + 1 = {nb + 1} entries; got "
-                            f"{nv} (boundaries={boundaries!r}, values={values!r}).")
+                            f"{nv} (boundaries={_short(boundaries)}, values={_short(values)}).")
     if not isinstance(values, (list, tuple)):
         _check_lr(fn, values=values)
     else:
@@ -1445,10 +1556,10 @@ def piecewise_linear(boundaries: Any, values: Any) -> PiecewiseLinear:
     nb, nv = _shape(boundaries)[0], _shape(values)[0]
     if nb < 1:
         validation.fail(fn, f"`boundaries` must have at least one knot; got "
-                            f"boundaries={boundaries!r}.")
+                            f"boundaries={_short(boundaries)}.")
     if nv != nb:
         validation.fail(fn, f"`values` must have len(boundaries) = {nb} entries; got {nv} "
-                            f"(boundaries={boundaries!r}, values={values!r}).")
+                            f"(boundaries={_short(boundaries)}, values={_short(values)}).")
     if not isinstance(values, (list, tuple)):
         _check_lr(fn, values=values)
     else:
@@ -1511,7 +1622,7 @@ def join(schedules: Any, boundaries: Any) -> Join:
     if isinstance(schedules, Schedule) or callable(schedules) or not isinstance(
             schedules, (list, tuple)):
         validation.fail(fn, f"`schedules` must be a list of schedules; got "
-                            f"schedules={schedules!r}.", error=TypeError)
+                            f"schedules={_short(schedules)}.", error=TypeError)
     if not schedules:
         validation.fail(fn, "`schedules` must contain at least one schedule; got [].")
     items = tuple(as_schedule(fn, f"schedules[{i}]", s) for i, s in enumerate(schedules))
@@ -1519,7 +1630,7 @@ def join(schedules: Any, boundaries: Any) -> Join:
     nb = _shape(boundaries)[0]
     if nb != len(items) - 1:
         validation.fail(fn, f"`boundaries` must have len(schedules) - 1 = {len(items) - 1} "
-                            f"entries; got {nb} (boundaries={boundaries!r}).")
+                            f"entries; got {nb} (boundaries={_short(boundaries)}).")
     return Join(items, _as_vector(boundaries))
 
 
@@ -1656,7 +1767,7 @@ def clip(schedule: Any, min_value: ArrayLike | None = None,
     if min_value is not None and max_value is not None and lo is not None and hi is not None:
         if np.any(lo > hi):
             validation.fail(fn, f"`min_value` must be <= `max_value`; got min_value="
-                                f"{min_value!r}, max_value={max_value!r}.")
+                                f"{_short(min_value)}, max_value={_short(max_value)}.")
     return Clip(schedule, min_value, max_value)
 
 
@@ -1672,6 +1783,7 @@ BUILDERS = {
     "cosine_decay": cosine_decay,
     "cosine_restarts": cosine_restarts,
     "cyclic": cyclic,
+    "cyclic_momentum": cyclic_momentum,
     "one_cycle": one_cycle,
     "one_cycle_momentum": one_cycle_momentum,
     "warmup": warmup,

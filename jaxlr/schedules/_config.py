@@ -13,6 +13,11 @@ NUMBER is a Python int (``500``, ``10_000``) or float (``1e-3``, ``.5``, ``-2.0`
 an int (step counts must be ints: ``1e4`` is a float and is refused where steps are expected).
 STRING is single- or double-quoted; a bare NAME that is not followed by ``(`` is a string too, so
 ``mode=triangular2`` works. Example: ``warmup(cosine_decay(1e-3, 10000), 500)``.
+
+Limits (ValueError naming the limit, checked before any schedule is built): a spec is at most
+``MAX_SPEC_LENGTH`` = 10 000 characters and nests calls and lists at most ``MAX_DEPTH`` = 32
+levels deep; a config dict nests dicts and lists at most 32 levels and holds at most
+``MAX_ITEMS`` = 100 000 values (see :mod:`jaxlr._utils._validation`).
 """
 
 from __future__ import annotations
@@ -37,7 +42,8 @@ from jaxlr.schedules._base import FunctionSchedule, Schedule
 
 def _encode(value: Any, path: str) -> Any:
     if isinstance(value, FunctionSchedule):
-        validation.fail("to_config", f"cannot convert the plain callable {value.fn!r} at "
+        validation.fail("to_config", f"cannot convert the plain callable "
+                                     f"{validation.shorten(value.fn)} at "
                                      f"{path} to a config.",
                         hint="Only jaxlr schedules are serialisable; build the schedule from "
                              "jaxlr builders (e.g. jaxlr.piecewise_linear instead of a lambda).",
@@ -56,8 +62,8 @@ def _encode(value: Any, path: str) -> Any:
         if np.issubdtype(arr.dtype, np.bool_):
             return arr.tolist()
         return arr.tolist()  # 0-d -> Python scalar, n-d -> nested lists (exact for f32/i32)
-    validation.fail("to_config", f"cannot convert {value!r} (type {type(value).__name__}) at "
-                                 f"{path}.", error=TypeError)
+    validation.fail("to_config", f"cannot convert {validation.shorten(value)} (type "
+                                 f"{type(value).__name__}) at {path}.", error=TypeError)
     raise AssertionError  # unreachable
 
 
@@ -82,22 +88,67 @@ def to_config(schedule: Schedule) -> dict:
     """
     if not isinstance(schedule, Schedule) or isinstance(schedule, FunctionSchedule):
         what = schedule.fn if isinstance(schedule, FunctionSchedule) else schedule
-        validation.fail("to_config", f"`schedule` must be a jaxlr schedule; got {what!r}.",
+        validation.fail("to_config", f"`schedule` must be a jaxlr schedule; got "
+                                     f"{validation.shorten(what)}.",
                         hint="Plain callables cannot be converted to a config.",
                         error=TypeError)
     return _to_config(schedule, "schedule")
 
 
-def _decode(value: Any) -> Any:
+def _decode(value: Any, path: str) -> Any:
     if isinstance(value, dict):
-        return from_config(value)
+        return _from_config(value, path)
     if isinstance(value, list):
-        return [_decode(v) for v in value]
+        return [_decode(v, f"{path}[{i}]") for i, v in enumerate(value)]
     return value
+
+
+def _from_config(config: dict, path: str) -> Schedule:
+    fn = "from_config"
+    short = validation.shorten
+    name = config.get("name")
+    where = "" if path == "config" else f" at {path}"
+    if not isinstance(name, str):
+        what = "has no 'name'" if "name" not in config else f"has name={short(name)}"
+        validation.fail(fn, f"every schedule dict needs a 'name' string; the dict{where} "
+                            f"{what}.", hint=f"Valid names: {_valid_names()}.",
+                        error=TypeError if "name" in config else ValueError)
+    if name not in BUILDERS:
+        close = difflib.get_close_matches(name, BUILDERS, n=1)
+        guess = f"Did you mean {close[0]!r}? " if close else ""
+        validation.fail(fn, f"unknown schedule name {short(name)}{where} in {short(config)}.",
+                        hint=f"{guess}Valid names: {_valid_names()}.")
+    for k in config:
+        if not isinstance(k, str):
+            validation.fail(fn, f"argument names must be strings; got {short(k)}{where} in "
+                                f"{short(config)}.", error=TypeError)
+    builder = BUILDERS[name]
+    params = inspect.signature(builder).parameters
+    if name == "multiply":
+        if set(config) != {"name", "schedules"} or not isinstance(config["schedules"], list):
+            validation.fail(fn, f"multiply needs exactly a 'schedules' list{where}; got keys "
+                                f"{short(sorted(k for k in config if k != 'name'))}.")
+        return builder(*_decode(config["schedules"], f"{path}.schedules"))
+    unknown = sorted(set(config) - set(params) - {"name"})
+    if unknown:
+        validation.fail(fn, f"unknown argument(s) {short(unknown)} for {name!r}{where}.",
+                        hint=f"Valid arguments: {', '.join(params)}.")
+    kwargs = {k: _decode(v, f"{path}.{k}") for k, v in config.items() if k != "name"}
+    try:
+        inspect.signature(builder).bind(**kwargs)
+    except TypeError as e:
+        validation.fail(fn, f"bad arguments for {name}{where}: {e}.",
+                        hint=f"Signature: {name}{inspect.signature(builder)}.", error=TypeError)
+    return builder(**kwargs)
 
 
 def from_config(config: dict) -> Schedule:
     """Rebuilds a schedule from :func:`to_config`'s dict (validating it like the builders).
+
+    Raises:
+      TypeError: when ``config`` is not a dict, or a ``name`` or argument has the wrong kind.
+      ValueError: for unknown names or arguments, invalid values (the builder's message), and
+        configs nested deeper than ``MAX_DEPTH`` (32) or larger than ``MAX_ITEMS`` values.
 
     Examples:
       >>> import jaxlr
@@ -106,25 +157,10 @@ def from_config(config: dict) -> Schedule:
       cosine_decay(init_value=0.001, decay_steps=100, end_value=1e-05, periodic=False)
     """
     if not isinstance(config, dict):
-        validation.fail("from_config", f"`config` must be a dict; got {config!r}.",
-                        error=TypeError)
-    name = config.get("name")
-    if name not in BUILDERS:
-        validation.fail("from_config", f"unknown schedule name {name!r} in {config!r}.",
-                        hint=f"Valid names: {', '.join(sorted(BUILDERS))}.")
-    builder = BUILDERS[name]
-    kwargs = {k: _decode(v) for k, v in config.items() if k != "name"}
-    params = inspect.signature(builder).parameters
-    if name == "multiply":
-        if set(kwargs) != {"schedules"} or not isinstance(kwargs["schedules"], list):
-            validation.fail("from_config", f"multiply needs exactly a 'schedules' list; got "
-                                           f"keys {sorted(kwargs)}.")
-        return builder(*kwargs["schedules"])
-    unknown = sorted(set(kwargs) - set(params))
-    if unknown:
-        validation.fail("from_config", f"unknown argument(s) {unknown} for {name!r}.",
-                        hint=f"Valid arguments: {', '.join(params)}.")
-    return builder(**kwargs)
+        validation.fail("from_config", f"`config` must be a dict; got "
+                                       f"{validation.shorten(config)}.", error=TypeError)
+    validation.check_nesting("from_config", "config", config)
+    return _from_config(config, "config")
 
 
 # --------------------------------------------------------------------------------------------
@@ -154,13 +190,26 @@ def _tokenize(spec: str) -> list[tuple[str, str, int]]:
     return tokens
 
 
+_WINDOW = 40  # characters shown on each side of the error position
+_BLANKS = str.maketrans({c: " " for c in "\t\n\r\x0b\x0c"})
+
+
 def _parse_error(spec: str, pos: int, message: str, hint: str | None = None):
-    pointer = f"\n  {spec}\n  {' ' * pos}^"
-    validation.fail("parse", f"{message} at position {pos} of {spec!r}.{pointer}", hint=hint)
+    """ValueError: the message, then the spec (a window around ``pos``) and a caret under it."""
+    start, end = max(0, pos - _WINDOW), min(len(spec), pos + _WINDOW)
+    before = "..." if start else ""
+    window = before + spec[start:end].translate(_BLANKS) + ("..." if end < len(spec) else "")
+    pointer = f"\n  {window}\n  {' ' * (len(before) + pos - start)}^"
+    validation.fail("parse", f"{message} at position {pos} of {validation.shorten(spec)}."
+                             f"{pointer}", hint=hint)
 
 
 def _valid_names() -> str:
     return ", ".join(sorted(BUILDERS))
+
+
+def _found(kind: str, text: str) -> str:
+    return "end of input" if kind == "end" else validation.shorten(text, 40)
 
 
 class _Parser:
@@ -169,6 +218,15 @@ class _Parser:
         self.spec = spec
         self.tokens = _tokenize(spec)
         self.i = 0
+        self.depth = 0
+
+    def enter(self, pos: int) -> None:
+        """One more level of nesting (a call or a list); refuses more than MAX_DEPTH."""
+        self.depth += 1
+        if self.depth > validation.MAX_DEPTH:
+            _parse_error(self.spec, pos, f"calls and lists are nested deeper than MAX_DEPTH = "
+                                         f"{validation.MAX_DEPTH} levels",
+                         hint="Real schedules nest a few levels; flatten the spec.")
 
     def peek(self) -> tuple[str, str, int]:
         return self.tokens[self.i]
@@ -181,7 +239,7 @@ class _Parser:
     def expect(self, text: str) -> None:
         kind, value, pos = self.next()
         if value != text or kind == "string":
-            found = "end of input" if kind == "end" else repr(value)
+            found = "end of input" if kind == "end" else validation.shorten(value, 40)
             _parse_error(self.spec, pos, f"expected {text!r}, found {found}")
 
     def value(self) -> Any:
@@ -189,6 +247,9 @@ class _Parser:
         if kind == "number":
             self.next()
             clean = text.replace("_", "")
+            if len(clean) > 400:  # beyond any float; int() would refuse > 4300 digits anyway
+                _parse_error(self.spec, pos, f"the number {validation.shorten(text, 40)} has "
+                                             f"more than 400 characters")
             if re.fullmatch(r"[+-]?\d+", clean):
                 return int(clean)
             return float(clean)
@@ -197,6 +258,7 @@ class _Parser:
             return text[1:-1]
         if kind == "punct" and text == "[":
             self.next()
+            self.enter(pos)
             items = []
             while self.peek()[1] != "]":
                 items.append(self.value())
@@ -205,25 +267,26 @@ class _Parser:
                 elif self.peek()[1] != "]":
                     k, t, p = self.peek()
                     _parse_error(self.spec, p, f"expected ',' or ']' in a list, found "
-                                               f"{'end of input' if k == 'end' else repr(t)}")
+                                               f"{_found(k, t)}")
             self.next()
+            self.depth -= 1
             return items
         if kind == "name":
             if self.tokens[self.i + 1][1] == "(":
                 return self.call()
             self.next()
             return {"None": None, "True": True, "False": False}.get(text, text)
-        found = "end of input" if kind == "end" else repr(text)
         _parse_error(self.spec, pos, f"expected a value (number, string, list or schedule "
-                                     f"call), found {found}")
+                                     f"call), found {_found(kind, text)}")
 
     def call(self) -> Schedule:
         kind, name, pos = self.next()
         if name not in BUILDERS:
             close = difflib.get_close_matches(name, BUILDERS, n=1)
             hint = f"Did you mean {close[0]!r}? " if close else ""
-            _parse_error(self.spec, pos, f"unknown schedule {name!r}",
+            _parse_error(self.spec, pos, f"unknown schedule {validation.shorten(name, 60)}",
                          hint=f"{hint}Valid names: {_valid_names()}.")
+        self.enter(pos)
         self.expect("(")
         args, kwargs = [], {}
         while self.peek()[1] != ")":
@@ -232,7 +295,8 @@ class _Parser:
                 self.next()
                 self.next()
                 if t in kwargs:
-                    _parse_error(self.spec, p, f"argument {t!r} given twice")
+                    _parse_error(self.spec, p, f"argument {validation.shorten(t, 60)} given "
+                                               f"twice")
                 kwargs[t] = self.value()
             else:
                 if kwargs:
@@ -243,8 +307,9 @@ class _Parser:
             elif self.peek()[1] != ")":
                 k, t, p = self.peek()
                 _parse_error(self.spec, p, f"expected ',' or ')' in the arguments of {name}, "
-                                           f"found {'end of input' if k == 'end' else repr(t)}")
+                                           f"found {_found(k, t)}")
         self.next()
+        self.depth -= 1
         builder = BUILDERS[name]
         signature = inspect.signature(builder)
         try:
@@ -254,8 +319,8 @@ class _Parser:
                          hint=f"Signature: {name}{signature}.")
         try:
             return builder(*args, **kwargs)
-        except (TypeError, ValueError) as e:
-            _parse_error(self.spec, pos, f"invalid {name}(...): {e}")
+        except (TypeError, ValueError) as e:  # the builder's own message, after the position
+            _parse_error(self.spec, pos, f"invalid arguments for {name}", hint=str(e))
         raise AssertionError  # unreachable
 
 
@@ -285,7 +350,14 @@ def parse(spec: str) -> Schedule:
       0.01...
     """
     if not isinstance(spec, str):
-        validation.fail("parse", f"`spec` must be a string; got {spec!r}.", error=TypeError)
+        validation.fail("parse", f"`spec` must be a string; got {validation.shorten(spec)}.",
+                        error=TypeError)
+    if len(spec) > validation.MAX_SPEC_LENGTH:
+        validation.fail("parse", f"`spec` is longer than MAX_SPEC_LENGTH = "
+                                 f"{validation.MAX_SPEC_LENGTH} characters; got "
+                                 f"{validation.shorten(spec, 60)}.",
+                        hint="Build long schedules in Python (jaxlr.join, piecewise_linear with "
+                             "arrays) instead of one huge string.")
     if not spec.strip():
         validation.fail("parse", "`spec` is empty.",
                         hint=f"Write a call such as 'cosine_decay(1e-3, 1000)'; valid names: "
@@ -297,12 +369,12 @@ def parse(spec: str) -> Schedule:
     elif kind == "name" and parser.tokens[1][1] == "(":
         result = parser.call()
     else:
-        found = repr(text) if kind != "end" else "end of input"
         _parse_error(spec, pos, f"expected a schedule call such as 'cosine_decay(1e-3, 1000)', "
-                                f"found {found}", hint=f"Valid names: {_valid_names()}.")
+                                f"found {_found(kind, text)}", hint=f"Valid names: "
+                                                                  f"{_valid_names()}.")
     kind, text, pos = parser.peek()
     if kind != "end":
-        _parse_error(spec, pos, f"unexpected {text!r} after the schedule")
+        _parse_error(spec, pos, f"unexpected {_found(kind, text)} after the schedule")
     return result
 
 

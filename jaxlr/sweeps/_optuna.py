@@ -13,7 +13,7 @@ import jax
 import numpy as np
 
 from jaxlr import engine, population
-from jaxlr._utils._validation import check_choice, check_steps, fail
+from jaxlr._utils._validation import check_choice, check_steps, fail, shorten
 from jaxlr.sweeps import _space as space_lib
 from jaxlr.sweeps._evaluate import (Evaluator, make_result, pick_metric, split_output,
                                     static_names_of, trial_keys)
@@ -114,10 +114,10 @@ def optuna_search(train_fn: Callable[[dict, jax.Array], Any], space: Mapping[str
     optuna = _import_optuna(fn)
     space = space_lib._dims(fn, space)
     if isinstance(num_trials, bool) or not isinstance(num_trials, (int, np.integer)):
-        fail(fn, f"`num_trials` must be an int; got num_trials={num_trials!r}.",
+        fail(fn, f"`num_trials` must be an int; got num_trials={shorten(num_trials)}.",
              error=TypeError)
     if num_trials < 1:
-        fail(fn, f"`num_trials` must be >= 1; got num_trials={num_trials!r}.")
+        fail(fn, f"`num_trials` must be >= 1; got num_trials={shorten(num_trials)}.")
     check_steps(fn, batch_size=batch_size, minimum=1)
     key = engine.as_key(fn, key)
     mesh = population.resolve_mesh(fn, mesh, devices)

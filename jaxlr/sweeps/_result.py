@@ -11,7 +11,7 @@ from typing import Any, Callable, Mapping, Sequence
 import jax
 import numpy as np
 
-from jaxlr._utils._validation import check_choice, fail
+from jaxlr._utils._validation import check_choice, fail, shorten
 
 # ----------------------------------------------------------------------------------------------
 # results
@@ -63,7 +63,7 @@ class SweepResult:
 
     def __post_init__(self):
         if self.metric not in self.metrics:
-            fail("SweepResult", f"unknown metric name {self.metric!r}; the metrics are "
+            fail("SweepResult", f"unknown metric name {shorten(self.metric)}; the metrics are "
                  f"{', '.join(sorted(self.metrics))}.")
         check_choice("SweepResult", "mode", self.mode, ("min", "max"))
 
@@ -84,7 +84,7 @@ class SweepResult:
     def _metric(self, metric: str | None) -> str:
         metric = self.metric if metric is None else metric
         if metric not in self.metrics:
-            fail("SweepResult", f"unknown metric name {metric!r}; the metrics are "
+            fail("SweepResult", f"unknown metric name {shorten(metric)}; the metrics are "
                  f"{', '.join(sorted(self.metrics))}.")
         return metric
 
@@ -104,7 +104,7 @@ class SweepResult:
         s = self.scores()
         if not np.isfinite(s).any():
             fail("SweepResult.select", "every trial diverged or has a non-finite "
-                 f"{self.metric!r}; nothing can be selected.",
+                 f"{shorten(self.metric)}; nothing can be selected.",
                  hint="Lower the learning-rate range.")
         sign = 1.0 if self.mode == "min" else -1.0
         best = int(np.argmin(sign * s))
@@ -112,7 +112,7 @@ class SweepResult:
             return best
         se_name = f"{self.metric}_stderr"
         if se_name not in self.metrics:
-            fail("SweepResult.select", f"rule='one_se' needs standard errors ({se_name!r}); "
+            fail("SweepResult.select", f"rule='one_se' needs standard errors ({shorten(se_name)}); "
                  "this sweep has none.", hint="Run it with folds=k (cross-validation).")
         if prefer is None:
             fail("SweepResult.select", "rule='one_se' needs `prefer`: which hyperparameter "
@@ -126,7 +126,7 @@ class SweepResult:
             keyf = lambda i: prefer(records[i])  # noqa: E731
         else:
             if prefer not in self.hparams:
-                fail("SweepResult.select", f"unknown hyperparameter prefer={prefer!r}; the "
+                fail("SweepResult.select", f"unknown hyperparameter prefer={shorten(prefer)}; the "
                      f"hyperparameters are {', '.join(self.hparams)}.")
             col = np.asarray(self.hparams[prefer], np.float64)
             keyf = (lambda i: -col[i]) if prefer_mode == "max" else (lambda i: col[i])  # noqa

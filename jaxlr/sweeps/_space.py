@@ -14,7 +14,9 @@ sweep groups trials by their static values and compiles one program per group.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import inspect
 import itertools
 import math
 import numbers
@@ -25,7 +27,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxlr._utils._validation import check_steps, fail, is_traced
+from jaxlr._utils._validation import (MAX_SPEC_LENGTH, check_nesting, check_steps, fail,
+                                      is_traced, shorten)
 
 __all__ = [
     "Choice", "Grid", "IntUniform", "LogUniform", "Uniform", "choice", "grid", "int_uniform",
@@ -35,24 +38,42 @@ __all__ = [
 Space = Mapping[str, Any]
 
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+_INT32_MAX = int(np.iinfo(np.int32).max)
+
+
 def _check_range(fn: str, low: Any, high: Any, *, log: bool = False,
                  integer: bool = False) -> None:
     for name, v in (("low", low), ("high", high)):
         if isinstance(v, bool) or not isinstance(v, (numbers.Real, np.integer, np.floating)):
-            fail(fn, f"`{name}` must be a real number; got {name}={v!r}.", error=TypeError)
-        if not math.isfinite(float(v)):
-            fail(fn, f"`{name}` must be finite; got {name}={v!r}.")
+            fail(fn, f"`{name}` must be a real number; got {name}={shorten(v)}.",
+                 error=TypeError)
+        try:
+            finite = math.isfinite(float(v))
+        except OverflowError:  # an int beyond any float, e.g. 10**400
+            finite = False
+        if not finite:
+            fail(fn, f"`{name}` must be finite; got {name}={shorten(v)}.")
         if integer and float(v) != int(v):
-            fail(fn, f"`{name}` must be an integer; got {name}={v!r}.", error=TypeError)
+            fail(fn, f"`{name}` must be an integer; got {name}={shorten(v)}.", error=TypeError)
+        if integer and abs(int(v)) > _INT32_MAX:
+            fail(fn, f"`{name}` must be an int32, |{name}| <= 2**31 - 1; got "
+                     f"{name}={shorten(v)}.")
+        if not integer and abs(float(v)) > _FLOAT32_MAX:
+            fail(fn, f"`{name}` must fit in float32 (|{name}| <= {_FLOAT32_MAX:.4g}); got "
+                     f"{name}={shorten(v)}.", hint="Samples are float32.")
+    bounds = f"low={shorten(low)}, high={shorten(high)}"
     if log and (low <= 0 or high <= 0):
-        fail(fn, f"a log-uniform range needs positive bounds; got low={low!r}, high={high!r}.",
+        fail(fn, f"a log-uniform range needs positive bounds; got {bounds}.",
              hint="Use uniform(low, high) for ranges that include 0 or negative values.")
     if integer and high < low:
-        fail(fn, f"the range is empty or inverted; got low={low!r}, high={high!r}.",
+        fail(fn, f"the range is empty or inverted; got {bounds}.",
              hint="Pass low <= high.")
     if not integer and not high > low:
-        fail(fn, f"the range is empty or inverted; got low={low!r}, high={high!r}.",
+        fail(fn, f"the range is empty or inverted; got {bounds}.",
              hint="Pass low < high (for a fixed value put the number itself in the space).")
+    if not integer and not log and float(high) - float(low) > _FLOAT32_MAX:
+        fail(fn, f"the range is wider than float32 can hold; got {bounds}.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -226,7 +247,7 @@ def choice(values: Sequence[Any], *, static: bool | None = None) -> Choice:
       True
     """
     if isinstance(values, (str, bytes)) or not isinstance(values, (Sequence, np.ndarray)):
-        fail("choice", f"`values` must be a list of values; got values={values!r}.",
+        fail("choice", f"`values` must be a list of values; got values={shorten(values)}.",
              hint="Example: choice([1e-3, 1e-2]).", error=TypeError)
     values = tuple(v.item() if isinstance(v, np.generic) else v for v in values)
     if not values:
@@ -235,21 +256,23 @@ def choice(values: Sequence[Any], *, static: bool | None = None) -> Choice:
     if static is None:
         static = not numeric
     if not static and not numeric:
-        fail("choice", f"a non-static choice needs numeric values; got values={list(values)!r}.",
+        fail("choice", f"a non-static choice needs numeric values; got "
+                       f"values={shorten(list(values))}.",
              hint="Leave static unset (or pass static=True) for names such as 'adam'.")
     return Choice(values, static=bool(static))
 
 
 def _dims(fn: str, space: Space) -> dict[str, Any]:
     if not isinstance(space, Mapping):
-        fail(fn, f"`space` must be a dict of name -> dimension; got space={space!r}.",
+        fail(fn, f"`space` must be a dict of name -> dimension; got space={shorten(space)}.",
              hint="Example: {'learning_rate': jaxlr.loguniform(1e-4, 1e-1)}.", error=TypeError)
     if not space:
         fail(fn, "`space` is empty; got space={}.",
              hint="Add at least one hyperparameter, e.g. {'learning_rate': loguniform(1e-4, 1)}.")
     for name in space:
         if not isinstance(name, str):
-            fail(fn, f"hyperparameter names must be strings; got {name!r}.", error=TypeError)
+            fail(fn, f"hyperparameter names must be strings; got {shorten(name)}.",
+                 error=TypeError)
     return dict(space)
 
 
@@ -291,7 +314,7 @@ def _unit_to_columns(fn: str, space: dict[str, Any], u: Any, n: int) -> dict[str
             j += 1
             if v.static:
                 if is_traced(col):
-                    fail(fn, f"hyperparameter {name!r} is static (it changes the compiled "
+                    fail(fn, f"hyperparameter {shorten(name)} is static (it changes the compiled "
                          f"program) and cannot be sampled inside jax.jit.",
                          hint="Sample outside jit, or make it numeric and non-static.")
                 idx = v.index_from_unit(np.asarray(col))
@@ -367,13 +390,13 @@ def sample(space: Space, num_trials: int, *, key: jax.Array,
     space = _dims("sample", space)
     if not is_traced(num_trials):
         if isinstance(num_trials, bool) or not isinstance(num_trials, (int, np.integer)):
-            fail("sample", f"`num_trials` must be an int; got num_trials={num_trials!r}.",
+            fail("sample", f"`num_trials` must be an int; got num_trials={shorten(num_trials)}.",
                  error=TypeError)
         if num_trials < 1:
-            fail("sample", f"`num_trials` must be >= 1; got num_trials={num_trials!r}.")
+            fail("sample", f"`num_trials` must be >= 1; got num_trials={shorten(num_trials)}.")
     if method not in ("random", "halton", "sobol"):
         fail("sample", f"`method` must be one of 'random', 'halton', 'sobol'; got "
-             f"method={method!r}.")
+             f"method={shorten(method)}.")
     d = max(_num_dims(space), 1)
     if method == "random":
         u = jax.random.uniform(key, (num_trials, d), jnp.float32)
@@ -460,14 +483,15 @@ def grid(space: Space, *, num: int | Mapping[str, int] | None = None) -> Grid:
         elif isinstance(v, Dimension):
             k = num.get(name) if isinstance(num, Mapping) else num
             if k is None:
-                fail("grid", f"continuous dimension {name!r} needs a number of grid points.",
+                fail("grid", f"continuous dimension {shorten(name)} needs a number of grid points.",
                      hint=f"Pass num=5 (or num={{'{name}': 5}}), or give a list of values.")
             check_steps("grid", num=k, minimum=1)
             pts = v.grid_points(k)
             desc[name] = v.describe()
         elif isinstance(v, (list, tuple, np.ndarray)):
             if len(v) == 0:
-                fail("grid", f"the value list of {name!r} is empty; got {name}={v!r}.")
+                fail("grid", f"the value list of {shorten(name)} is empty; got "
+                     f"{name}={shorten(v)}.")
             c = choice(list(np.asarray(v).tolist()) if isinstance(v, np.ndarray) else list(v))
             pts = c.grid_points()
             desc[name] = c.describe()
@@ -489,25 +513,79 @@ def grid(space: Space, *, num: int | Mapping[str, int] | None = None) -> Grid:
 # ----------------------------------------------------------------------------------------------
 # plain-dict configuration (TOML / YAML files, the CLI)
 
-_CALL = re.compile(r"^\s*(loguniform|uniform|int_uniform|choice|log_int_uniform)\s*\((.*)\)\s*$")
+_KINDS = ("loguniform", "uniform", "int_uniform", "choice", "log_int_uniform")
+_CALL_START = re.compile(r"^\s*(" + "|".join(_KINDS) + r")\s*\(")
+_CALL = re.compile(r"^\s*(" + "|".join(_KINDS) + r")\s*\((.*)\)\s*$", re.DOTALL)
+_FORMS = ("'loguniform(1e-4, 1e-1)', 'uniform(0.8, 0.99)', 'int_uniform(0, 100)', "
+          "'log_int_uniform(1, 1000)' or 'choice([0, 1e-4])'")
+_SCALARS = (numbers.Real, str, type(None))
+
+
+def _builders() -> dict[str, Any]:
+    return {"loguniform": loguniform, "uniform": uniform, "int_uniform": int_uniform,
+            "choice": choice,
+            "log_int_uniform": lambda low, high: int_uniform(low, high, log=True)}
+
+
+def _check_scalars(name: str, values: Any) -> None:
+    for x in values:
+        if not isinstance(x, _SCALARS):
+            fail("space_from_config", f"entry {shorten(name)}: the values of a choice must be "
+                 f"numbers, strings or booleans; got {shorten(x)} (type {type(x).__name__}).",
+                 error=TypeError)
+
+
+def _build(name: str, kind: str, args: dict) -> Any:
+    """``builders[kind](**args)`` with every error naming the entry."""
+    builder = _builders()[kind]
+    try:
+        inspect.signature(builder).bind(**args)
+    except TypeError:
+        fail("space_from_config", f"entry {shorten(name)}: bad arguments {shorten(args)} for "
+             f"{kind}.",
+             hint="loguniform/uniform/int_uniform/log_int_uniform take low and high; choice "
+                  "takes values (and static).", error=TypeError)
+    if kind == "choice" and isinstance(args.get("values"), (list, tuple)):
+        _check_scalars(name, args["values"])
+    try:
+        return builder(**args)
+    except (ValueError, TypeError) as e:
+        fail("space_from_config", f"entry {shorten(name)}: {e}", error=type(e))
+
+
+def _entry_from_string(name: str, v: str) -> Any:
+    if not _CALL_START.match(v):
+        return v  # a static constant such as an optimizer name
+    if len(v) > MAX_SPEC_LENGTH:
+        fail("space_from_config", f"entry {shorten(name)} is longer than MAX_SPEC_LENGTH = "
+             f"{MAX_SPEC_LENGTH} characters; got {shorten(v, 60)}.")
+    m = _CALL.match(v)
+    parsed = None
+    if m:
+        try:
+            parsed = ast.literal_eval(f"[{m.group(2)}]")
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            parsed = None
+    if parsed is None:
+        fail("space_from_config", f"entry {shorten(name)}: cannot parse {shorten(v)} as a search "
+             f"dimension.", hint=f"Write {_FORMS}: the name, then literal numbers (or a list "
+             f"for choice) in balanced parentheses.")
+    check_nesting("space_from_config", name, parsed)
+    kind = m.group(1)
+    if kind == "choice":
+        values = parsed[0] if len(parsed) == 1 and isinstance(parsed[0], list) else parsed
+        return _build(name, kind, {"values": values})
+    if len(parsed) != 2:
+        fail("space_from_config", f"entry {shorten(name)}: {kind} needs two bounds, {kind}(low, "
+             f"high); got {shorten(v)}.")
+    return _build(name, kind, {"low": parsed[0], "high": parsed[1]})
 
 
 def _entry_from_config(name: str, v: Any) -> Any:
+    if isinstance(v, Dimension):  # already built (a config assembled in Python)
+        return v
     if isinstance(v, str):
-        m = _CALL.match(v)
-        if not m:
-            return v  # a static constant such as an optimizer name
-        kind, args = m.group(1), m.group(2)
-        try:
-            import ast
-            parsed = ast.literal_eval(f"[{args}]")
-        except (ValueError, SyntaxError):
-            fail("space_from_config", f"cannot parse {name}={v!r}.",
-                 hint="Write e.g. 'loguniform(1e-4, 1e-1)' or 'choice([0, 1e-4])'.")
-        if kind == "choice":
-            return choice(parsed[0] if len(parsed) == 1 and isinstance(parsed[0], list)
-                          else parsed)
-        return _entry_from_config(name, {kind: parsed})
+        return _entry_from_string(name, v)
     if isinstance(v, Mapping):
         if "type" in v or "kind" in v:
             kind = v.get("type", v.get("kind"))
@@ -518,30 +596,33 @@ def _entry_from_config(name: str, v: Any) -> Any:
                 args = {"values": a}
             elif isinstance(a, (list, tuple)):
                 if len(a) != 2:
-                    fail("space_from_config", f"{name}: {kind} needs [low, high]; got {a!r}.")
+                    fail("space_from_config", f"entry {shorten(name)}: {shorten(kind)} needs [low, "
+                         f"high]; got {shorten(a)}.")
                 args = {"low": a[0], "high": a[1]}
-            else:
+            elif isinstance(a, Mapping):
                 args = dict(a)
+            else:
+                fail("space_from_config", f"entry {shorten(name)}: {shorten(kind)} needs [low, "
+                     f"high] or a table of arguments; got {shorten(a)} (type {type(a).__name__}).",
+                     hint="Use {'loguniform': [1e-4, 1e-1]}.", error=TypeError)
         else:
-            fail("space_from_config", f"cannot read the entry {name}={dict(v)!r}.",
+            fail("space_from_config", f"cannot read the entry {name}={shorten(dict(v))}.",
                  hint="Use {'loguniform': [1e-4, 1e-1]} or {'type': 'uniform', 'low': 0, "
                       "'high': 1}.")
-        builders = {"loguniform": loguniform, "uniform": uniform, "int_uniform": int_uniform,
-                    "choice": choice,
-                    "log_int_uniform": lambda low, high: int_uniform(low, high, log=True)}
-        if kind not in builders:
-            fail("space_from_config", f"{name}: unknown dimension type {kind!r}; the types are "
-                 f"{', '.join(sorted(builders))}.")
-        try:
-            return builders[kind](**args)
-        except TypeError as e:
-            if "unexpected keyword" in str(e) or "missing" in str(e):
-                fail("space_from_config", f"{name}: bad arguments {args!r} for {kind}.",
-                     hint="loguniform/uniform/int_uniform take low and high; choice takes "
-                          "values.")
-            raise
+        if not isinstance(kind, str) or kind not in _KINDS:
+            fail("space_from_config", f"entry {shorten(name)}: unknown dimension type "
+                 f"{shorten(kind)}; the types are {', '.join(sorted(_KINDS))}.",
+                 error=ValueError if isinstance(kind, str) else TypeError)
+        if not all(isinstance(k, str) for k in args):
+            fail("space_from_config", f"entry {shorten(name)}: argument names must be strings; got "
+                 f"{shorten(list(args))}.", error=TypeError)
+        return _build(name, kind, args)
     if isinstance(v, (list, tuple)):
-        return choice(list(v))
+        _check_scalars(name, v)
+        return _build(name, "choice", {"values": list(v)})
+    if not isinstance(v, _SCALARS):
+        fail("space_from_config", f"entry {shorten(name)} must be a number, a string, a list or a "
+             f"table; got {shorten(v)} (type {type(v).__name__}).", error=TypeError)
     return v
 
 
@@ -553,6 +634,16 @@ def space_from_config(config: Mapping[str, Any]) -> dict[str, Any]:
     (``{"loguniform": [1e-4, 1e-1]}``, ``{"int_uniform": [0, 100]}``, ``{"choice": [...]}``) or a
     typed table (``{"type": "uniform", "low": 0.8, "high": 0.99}``).
 
+    A string that starts like a call (``"loguniform("``) must parse as one: a typo such as
+    ``"loguniform(1e-4,"`` is a ValueError naming the entry, not a constant string. Input is
+    bounded like every config (:data:`~jaxlr._utils._validation.MAX_DEPTH` levels,
+    ``MAX_ITEMS`` values, strings of at most ``MAX_SPEC_LENGTH`` characters).
+
+    Raises:
+      TypeError: when ``config`` is not a table or an entry has the wrong kind.
+      ValueError: naming the entry, for a call string that does not parse, unknown dimension
+        types and invalid ranges.
+
     Examples:
       >>> import jax, jax.numpy as jnp, jaxlr
       >>> s = space_from_config({"learning_rate": "loguniform(1e-4, 1e-1)",
@@ -562,6 +653,11 @@ def space_from_config(config: Mapping[str, Any]) -> dict[str, Any]:
       (LogUniform(low=0.0001, high=0.1), IntUniform(low=0, high=50, log=False), 'adamw')
     """
     if not isinstance(config, Mapping):
-        fail("space_from_config", f"`config` must be a table (dict); got {config!r}.",
+        fail("space_from_config", f"`config` must be a table (dict); got {shorten(config)}.",
              error=TypeError)
-    return {str(k): _entry_from_config(str(k), v) for k, v in config.items()}
+    check_nesting("space_from_config", "config", dict(config))
+    for k in config:
+        if not isinstance(k, str):
+            fail("space_from_config", f"hyperparameter names must be strings; got "
+                 f"{shorten(k)}.", error=TypeError)
+    return {k: _entry_from_config(k, v) for k, v in config.items()}

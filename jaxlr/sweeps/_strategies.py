@@ -24,7 +24,7 @@ import numpy as np
 
 from jaxlr import engine, population
 from jaxlr._utils._static import ByValue
-from jaxlr._utils._validation import check_choice, check_positive, check_steps, fail
+from jaxlr._utils._validation import check_choice, check_positive, check_steps, fail, shorten
 from jaxlr.sweeps._evaluate import columns
 from jaxlr.sweeps._result import SweepResult, _default_mode
 from jaxlr.sweeps._trial import TaskSpec, Trainer, trainer_from_spec
@@ -105,7 +105,7 @@ def _metric_name(fn: str, shapes: Mapping[str, Any], metric: str | None) -> str:
         metric = "valid_loss" if "valid_loss" in names else (
             "loss" if "loss" in names else names[0])
     if metric not in names:
-        fail(fn, f"unknown metric name metric={metric!r}; the trainer returns "
+        fail(fn, f"unknown metric name metric={shorten(metric)}; the trainer returns "
              f"{', '.join(sorted(names))}.")
     return metric
 
@@ -333,7 +333,7 @@ def pbt(trainer: Any, space: Any, *, num_trials: int | None = None, key: jax.Arr
         fail(fn, f"the population needs at least 2 members; got num_trials={n}.")
     for name in perturb:
         if name not in cols:
-            fail(fn, f"cannot perturb {name!r}: it is not in the space "
+            fail(fn, f"cannot perturb {shorten(name)}: it is not in the space "
                  f"({', '.join(cols)}).", hint="Add it to the space or change `perturb`.")
     lr_name = "learning_rate" if "learning_rate" in cols else next(iter(perturb), None)
     num_intervals = steps // interval

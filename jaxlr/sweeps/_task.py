@@ -17,6 +17,7 @@ import numpy as np
 from jaxlr import engine, optim, population
 from jaxlr._utils._validation import check_choice, fail, shorten
 from jaxlr.sweeps import _space as space_lib
+from jaxlr.sweeps._config import check_sweep_config
 from jaxlr.sweeps._cv import cv_train_fn
 from jaxlr.sweeps._evaluate import Evaluator, columns, make_result, trial_keys
 from jaxlr.sweeps._optuna import optuna_search
@@ -199,7 +200,8 @@ def sweep_from_config(config: Mapping[str, Any], *, key: jax.Array | None = None
     :func:`jaxlr.space_from_config`), ``strategy``, ``num_trials``, ``optimizer``, ``schedule``
     (a jaxlr schedule builder name), ``steps``, ``batch_size``, ``metric``, ``mode``, ``folds``,
     ``seeds``, ``chunk_size``, ``grid_points``, ``seed`` (used when ``key`` is None) and
-    ``options`` (strategy options).
+    ``options`` (strategy options). Every key's kind and range is checked before any work
+    starts (:func:`jaxlr.sweeps._config.check_sweep_config`).
 
     Examples:
       >>> import jax, jax.numpy as jnp, jaxlr
@@ -212,29 +214,11 @@ def sweep_from_config(config: Mapping[str, Any], *, key: jax.Array | None = None
       >>> len(r), r.metric
       (4, 'train_loss')
     """
-    if not isinstance(config, Mapping):
-        fail("sweep_from_config", f"`config` must be a table (dict); got {config!r}.",
-             error=TypeError)
-    allowed = {"task", "space", "strategy", "num_trials", "optimizer", "schedule", "steps",
-               "batch_size", "metric", "mode", "folds", "seeds", "chunk_size", "grid_points",
-               "seed", "options"}
-    unknown = set(config) - allowed
-    if unknown:
-        fail("sweep_from_config", f"unknown keys {sorted(unknown)}; the keys are "
-             f"{', '.join(sorted(allowed))}.")
-    if "space" not in config:
-        fail("sweep_from_config", "the config needs a `space` table.")
-    cfg = dict(config)
-    if key is None:
-        seed = cfg.pop("seed", 0)
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-            fail("sweep_from_config", f"`seed` must be an integer; got seed={shorten(seed)}.",
-                 error=TypeError)
-        key = engine.as_key("sweep_from_config", int(seed))
-    else:
-        cfg.pop("seed", None)
+    cfg = check_sweep_config(config, strategies=STRATEGIES, optimizers=tuple(optim.OPTIMIZERS))
+    seed = cfg.pop("seed", 0)
+    key = engine.as_key("sweep_from_config", seed if key is None else key)
     task = cfg.pop("task", "digits-mlp")
     if isinstance(task, str):
         task = engine.get_task(task)
-    space = space_lib.space_from_config(cfg.pop("space"))
-    return sweep_task(task, space=space, key=key, **cfg)
+    return sweep_task(task, key=key, **cfg)
+
