@@ -38,6 +38,7 @@ EXAMPLES: dict[str, tuple[tuple[str, ...], int]] = {
                 "cyclic(0.1, 1.0, 20, 10, mode=exp_range, gamma=0.99)"), 150),
     "one_cycle": (("one_cycle(1.0, 100)", "one_cycle(1.0, 100, anneal=linear)",
                    "one_cycle(1.0, 100, three_phase=True)"), 110),
+    "cyclic_momentum": (("cyclic_momentum(20)", "cyclic_momentum(20, 10, mode=triangular2)"), 150),
     "one_cycle_momentum": (("one_cycle_momentum(100)",
                             "one_cycle_momentum(100, three_phase=True)"), 110),
     "warmup": (("warmup(cosine_decay(1.0, 80), 20)",

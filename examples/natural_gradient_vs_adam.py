@@ -5,7 +5,7 @@ same mini-batches; each run is one compiled ``lax.scan`` that also records the v
 after every step. Wall time per step is measured on a second (warm) call, so compilation is
 excluded. Natural gradient uses exact Fisher-vector products, 10 conjugate-gradient iterations
 per step and Levenberg-Marquardt damping from 1.0 with a floor of 0.1
-(``jaxlr.natural_gradient``), so each of its steps costs several Adam steps.
+(``jaxlr.optim.natural_gradient``), so each of its steps costs several Adam steps.
 
 Writes ``natural_gradient_vs_adam.png`` (validation loss against steps and against wall time)
 and ``natural_gradient_vs_adam.json`` into ``--out``, prints steps and seconds to the target, and
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     run = make_runner(task, args.steps, task.batch_size)
     optimizers = {
         "natural gradient (adaptive damping)":
-            jaxlr.natural_gradient(1.0, task.apply, damping=1.0, adaptive_damping=True,
+            jaxlr.optim.natural_gradient(1.0, task.apply, damping=1.0, adaptive_damping=True,
                                    min_damping=0.1, cg_iters=10),
         "Adam (lr 1e-2)": jaxlr.adam(1e-2),
         "SGD-momentum (lr 0.1, 0.9)": jaxlr.sgd(0.1, momentum=0.9),

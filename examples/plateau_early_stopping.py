@@ -1,7 +1,7 @@
 """Reduce-on-plateau and early stopping driven by the validation loss (digits MLP).
 
 Trains the built-in digits MLP with SGD + momentum at a deliberately high constant rate. A
-``jaxlr.reduce_on_plateau`` controller watches ``val_loss`` at every evaluation and divides the
+``jaxlr.controllers.reduce_on_plateau`` controller watches ``val_loss`` at every evaluation and divides the
 rate by 4 when it stalls; ``jaxlr.early_stopping`` ends the run when the validation loss has not
 improved for several evaluations and returns the best parameters. The same run without plateau
 control is the baseline.
@@ -36,7 +36,7 @@ def run(task, steps: int, lr: float, *, controlled: bool):
     kwargs = {}
     if controlled:
         kwargs = dict(
-            plateau=jaxlr.reduce_on_plateau(factor=0.5, patience=2, threshold=1e-3),
+            plateau=jaxlr.controllers.reduce_on_plateau(factor=0.5, patience=2, threshold=1e-3),
             early_stopping=jaxlr.early_stopping(patience=8, min_delta=1e-4),
             monitor="val_loss")
     return jaxlr.fit(task.loss, opt, state, task.train_batches(), steps=steps,

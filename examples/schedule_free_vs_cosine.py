@@ -4,7 +4,7 @@ Both optimizers train the built-in ``digits-mlp`` task for the same number of st
 initialisation on the same mini-batches, each over a grid of peak learning rates evaluated in
 parallel: the rate is a traced value, so ``jax.vmap`` over it runs every rate in ONE compiled
 program per optimizer. Warm-up cosine needs the budget up front (its horizon); schedule-free
-needs only a warm-up and is evaluated at its averaged point ``jaxlr.eval_params(state, params)``
+needs only a warm-up and is evaluated at its averaged point ``jaxlr.optim.eval_params(state, params)``
 (the point it trains at, ``params``, is also recorded to show why that matters).
 
 Writes ``schedule_free_vs_cosine.png`` (validation loss against steps at each method's best rate)
@@ -50,7 +50,7 @@ def make_runner(task, steps: int, batch_size: int):
             p = jax.tree.map(lambda a, b: a + b, p, u)
             # evaluate where the method says to: schedule-free's averaged point (identity for
             # AdamW), and also at the training point for comparison
-            return (p, s), (task.loss(jaxlr.eval_params(s, p), valid), task.loss(p, valid))
+            return (p, s), (task.loss(jaxlr.optim.eval_params(s, p), valid), task.loss(p, valid))
 
         return jax.lax.scan(body, (params0, opt.init(params0)), jnp.arange(steps))[1]
 

@@ -89,17 +89,17 @@ def main() -> None:
 
     candidates = {
         "natural_gradient(adaptive_damping from 1, min 0.1, cg_iters=10)":
-            jaxlr.natural_gradient(1.0, task.apply, damping=1.0, adaptive_damping=True,
+            jaxlr.optim.natural_gradient(1.0, task.apply, damping=1.0, adaptive_damping=True,
                                    min_damping=0.1, cg_iters=10),
         "natural_gradient(adaptive_damping from 1, min 0.1, cg_iters=5)":
-            jaxlr.natural_gradient(1.0, task.apply, damping=1.0, adaptive_damping=True,
+            jaxlr.optim.natural_gradient(1.0, task.apply, damping=1.0, adaptive_damping=True,
                                    min_damping=0.1, cg_iters=5),
         "natural_gradient(damping=0.3 fixed, cg_iters=10)":
-            jaxlr.natural_gradient(1.0, task.apply, damping=0.3, cg_iters=10),
+            jaxlr.optim.natural_gradient(1.0, task.apply, damping=0.3, cg_iters=10),
         "natural_gradient(damping=0.1 fixed, cg_iters=10)":
-            jaxlr.natural_gradient(1.0, task.apply, damping=0.1, cg_iters=10),
+            jaxlr.optim.natural_gradient(1.0, task.apply, damping=0.1, cg_iters=10),
         "diagonal_natural_gradient(lr=0.01, damping=1e-3)":
-            jaxlr.diagonal_natural_gradient(0.01, task.apply, damping=1e-3),
+            jaxlr.optim.diagonal_natural_gradient(0.01, task.apply, damping=1e-3),
     }
     for name, opt in candidates.items():
         curve, per_step = run(opt)

@@ -38,7 +38,7 @@ SETUP = textwrap.dedent("""
         state = jaxlr.TrainState.create(params, opt, key=jax.random.key(42))
         kw = dict(batch_size=8, key=jax.random.key(5), valid_data=(x[:16], y[:16]),
                   eval_fn=lambda p, b: jnp.mean((jnp.tanh(b[0] @ p["w1"]) @ p["w2"] - b[1]) ** 2),
-                  eval_every=4, plateau=jaxlr.reduce_on_plateau(factor=0.5, patience=0),
+                  eval_every=4, plateau=jaxlr.controllers.reduce_on_plateau(factor=0.5, patience=0),
                   progress=False)
         return loss_fn, opt, state, (x, y), kw
 """)
@@ -53,13 +53,13 @@ def _namespace():
 def test_save_restore_roundtrip(tmp_path):
     loss_fn, opt, state, data, kw = _namespace()["make"]()
     # every leaf moved away from its initial value (no training needed: nothing to compile)
-    state = state.replace(plateau=jaxlr.reduce_on_plateau(factor=0.5).init())
+    state = state.replace(plateau=jaxlr.controllers.reduce_on_plateau(factor=0.5).init())
     state = jax.tree.map(_perturb, state)
     assert int(state.step) == 5
     jaxlr.save_checkpoint(tmp_path / "ck", state)
     assert jaxlr.latest_checkpoint_step(tmp_path / "ck") == 5
     _, _, target, _, _ = _namespace()["make"]()
-    target = target.replace(plateau=jaxlr.reduce_on_plateau().init())
+    target = target.replace(plateau=jaxlr.controllers.reduce_on_plateau().init())
     restored = jaxlr.restore_checkpoint(tmp_path / "ck", target)
     chex.assert_trees_all_equal(jax.tree.map(_raw, restored), jax.tree.map(_raw, state))
     chex.assert_trees_all_equal_dtypes(jax.tree.map(_raw, restored), jax.tree.map(_raw, state))

@@ -41,7 +41,7 @@ BUILD = textwrap.dedent("""
                               weight_decay=1e-3)
         state = jaxlr.TrainState.create(params, opt,
                                         key=jax.random.key(42) if key else None,
-                                        plateau=jaxlr.reduce_on_plateau(factor=0.5))
+                                        plateau=jaxlr.controllers.reduce_on_plateau(factor=0.5))
 
         def move(x):  # every leaf depends on the step, so a step is recognisable bit for bit
             if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):

@@ -14,6 +14,7 @@ import textwrap
 import jax
 import pytest
 
+import jaxlr
 from jaxlr import cli
 from jaxlr.cli import _app as cli_app
 
@@ -126,7 +127,8 @@ def test_schedule_and_usage_errors_are_one_line(capsys, args, needle):
 
 def test_find_parallel_writes_plot_and_json(capsys, tmp_path):
     code, out, _ = run(capsys, "find", "--task", "diabetes", "--candidates", 6, "--seeds", 2,
-                       "--steps", 20, "--min-lr", "1e-4", "--max-lr", "10", "--out", tmp_path)
+                       "--mode", "parallel", "--steps", 20, "--min-lr", "1e-4", "--max-lr",
+                       "10", "--out", tmp_path)
     assert code == 0
     assert "suggested learning rate:" in out and "range for cyclic / one_cycle:" in out
     assert (tmp_path / "finder.png").stat().st_size > 1000
@@ -139,12 +141,32 @@ def test_find_parallel_writes_plot_and_json(capsys, tmp_path):
 
 def test_find_target_steps_uses_the_horizon_rule(capsys, tmp_path):
     code, out, _ = run(capsys, "find", "--task", "diabetes", "--candidates", 6, "--seeds", 2,
-                       "--steps", 20, "--min-lr", "1e-4", "--max-lr", "10",
-                       "--target-steps", 400, "--out", tmp_path, "--json")
+                       "--mode", "parallel", "--steps", 20, "--min-lr", "1e-4", "--max-lr",
+                       "10", "--target-steps", 400, "--out", tmp_path, "--json")
     assert code == 0
     data = json.loads(out)
     assert data["default_rule"] == "horizon"
     assert data["suggestion"] == pytest.approx(data["suggestions"]["horizon"])
+
+
+def test_find_multi_is_jaxlr_find_with_the_same_suggestion(capsys, tmp_path):
+    code, out, err = run(capsys, "find", "--task", "diabetes", "--target-steps", 200,
+                         "--budget", 2, "--schedule", "warmup_cosine(1.0, 20, 200)", "--seed",
+                         3, "--out", tmp_path, "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    task = jaxlr.tasks.get_task("diabetes")
+    ours = jaxlr.find(task, target_steps=200, budget=2.0, key=3,
+                      schedule=jaxlr.warmup_cosine(1.0, 20, 200))
+    assert data["mode"] == "multi" and data["suggestion"] == ours.suggestion
+    assert data["compute"] <= 2.0 and 0 < data["horizon_fraction"] <= 1
+    saved = json.loads((tmp_path / "finder.json").read_text())
+    assert saved["suggestion"] == ours.suggestion and len(saved["rungs"]) == len(ours.rungs)
+    assert (tmp_path / "finder.png").stat().st_size > 1000
+    code, out, _ = run(capsys, "find", "--task", "diabetes", "--target-steps", 200,
+                       "--budget", 2, "--schedule", "warmup_cosine(1.0, 20, 200)", "--seed",
+                       3, "--out", tmp_path)
+    assert code == 0 and "suggestion:" in out and "stability margin" in out
 
 
 def test_find_range_mode_json(capsys, tmp_path):
@@ -174,7 +196,8 @@ def test_find_user_task_module_function(capsys, tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     out_dir = tmp_path / "out"
     code, out, err = run(capsys, "find", "--task", "my_lin_task:make", "--candidates", 4,
-                         "--seeds", 1, "--steps", 20, "--batch-size", 16, "--optimizer", "sgd",
+                         "--seeds", 1, "--target-steps", 60, "--budget", 2, "--batch-size", 16,
+                         "--optimizer", "sgd",
                          "--min-lr", "1e-3", "--max-lr", "1", "--out", out_dir, "--json")
     assert code == 0, err
     data = json.loads(out)
@@ -193,12 +216,18 @@ def test_find_user_task_module_function(capsys, tmp_path, monkeypatch):
     (["--task", "nope"], "unknown task 'nope'"),
     (["--task", "no_such_module_xyz:f"], "cannot import module"),
     (["--task", ":f"], "MODULE:FUNCTION"),
-    (["--mode", "fast"], "--mode must be 'parallel' or 'range'"),
-    (["--candidates", "0"], "--candidates must be >= 1"),
-    (["--steps", "5"], "--steps must be >= 10"),
+    (["--mode", "fast"], "--mode must be 'multi', 'parallel' or 'range'"),
+    (["--candidates", "0"], "--candidates must be >= 3"),
+    (["--mode", "parallel", "--candidates", "0"], "--candidates must be >= 1"),
+    (["--mode", "parallel", "--steps", "5"], "--steps must be >= 10"),
+    (["--steps", "50"], "--steps is for --mode parallel / range"),
     (["--batch-size", "100000"], "batch_size"),
-    (["--target-steps", "0"], "--target-steps must be >= 1"),
-    (["--mode", "range", "--target-steps", "1000"], "--target-steps needs --mode parallel"),
+    (["--target-steps", "0"], "--target-steps must be >= 16"),
+    (["--mode", "range", "--target-steps", "1000"], "--target-steps needs --mode multi"),
+    (["--budget", "0"], "--budget must be a finite number > 0"),
+    (["--budget", "0.001"], "Raise `budget`"),
+    (["--mode", "parallel", "--budget", "2"], "--budget needs --mode multi"),
+    (["--schedule", "cosine_decay(1.0,"], "bad schedule --schedule"),
 ])
 def test_find_bad_input(capsys, tmp_path, args, needle):
     assert_one_line_error(*run(capsys, "find", *args, "--out", tmp_path), needle)
@@ -490,7 +519,7 @@ def test_shipped_sweep_configs_are_valid(name):
 
     path = Path(__file__).resolve().parent.parent / "examples" / "configs" / name
     cfg = cli_app._load_config(path)
-    space = jaxlr.space_from_config(cfg["space"])
+    space = jaxlr.sweeps.space_from_config(cfg["space"])
     assert "learning_rate" in space
     allowed = {"task", "space", "strategy", "num_trials", "optimizer", "schedule", "steps",
                "batch_size", "metric", "mode", "folds", "seeds", "chunk_size", "grid_points",

@@ -109,7 +109,7 @@ metric_seqs = st.lists(st.sampled_from([0.0, 1.0, 2.0, 3.0, 4.0, 5.0]), min_size
 
 
 def test_plateau_reproduces_pytorch_upstream_vector(maybe_jit):
-    ctrl = jaxlr.reduce_on_plateau(factor=0.1, patience=5, threshold=0.1, threshold_mode="abs")
+    ctrl = jaxlr.controllers.reduce_on_plateau(factor=0.1, patience=5, threshold=0.1, threshold_mode="abs")
     run = maybe_jit(lambda m: simulate(ctrl, m))
     states = run(jnp.asarray(UPSTREAM_METRICS, jnp.float32))
     np.testing.assert_allclose(0.5 * np.asarray(states.scale), UPSTREAM_LR, rtol=1e-6)
@@ -130,7 +130,7 @@ def test_plateau_matches_torch_semantics(metrics, patience, cooldown, threshold_
     metrics = [m + 1.0 for m in metrics]
     kw = dict(factor=0.5, patience=patience, threshold=0.25, threshold_mode=threshold_mode,
               cooldown=cooldown, mode=mode)
-    states = simulate(jaxlr.reduce_on_plateau(min_scale=0.1, **kw),
+    states = simulate(jaxlr.controllers.reduce_on_plateau(min_scale=0.1, **kw),
                       jnp.asarray(metrics, jnp.float32))
     np.testing.assert_allclose(states.scale, torch_plateau_ref(metrics, min_lr=0.1, **kw),
                                rtol=1e-6)
@@ -139,7 +139,7 @@ def test_plateau_matches_torch_semantics(metrics, patience, cooldown, threshold_
 @given(metrics=metric_seqs, patience=st.integers(0, 3), cooldown=st.integers(0, 3),
        mode=st.sampled_from(["min", "max"]))
 def test_plateau_keras_convention_matches_keras(metrics, patience, cooldown, mode):
-    ctrl = jaxlr.reduce_on_plateau(factor=0.5, patience=patience, threshold=0.5,
+    ctrl = jaxlr.controllers.reduce_on_plateau(factor=0.5, patience=patience, threshold=0.5,
                                    threshold_mode="abs", cooldown=cooldown, min_scale=0.1,
                                    mode=mode, patience_convention="keras")
     states = simulate(ctrl, jnp.asarray(metrics, jnp.float32))
@@ -151,10 +151,10 @@ def test_plateau_keras_convention_matches_keras(metrics, patience, cooldown, mod
 @given(metrics=metric_seqs, patience=st.integers(1, 3), cooldown=st.integers(1, 3))
 def test_keras_count_is_torch_with_one_less(metrics, patience, cooldown):
     # The documented mapping: Keras (p, c) == PyTorch (p - 1, c - 1) before the floor is reached.
-    keras = jaxlr.reduce_on_plateau(factor=0.5, patience=patience, cooldown=cooldown,
+    keras = jaxlr.controllers.reduce_on_plateau(factor=0.5, patience=patience, cooldown=cooldown,
                                    threshold_mode="abs", threshold=0.5,
                                    patience_convention="keras")
-    torch = jaxlr.reduce_on_plateau(factor=0.5, patience=patience - 1, cooldown=cooldown - 1,
+    torch = jaxlr.controllers.reduce_on_plateau(factor=0.5, patience=patience - 1, cooldown=cooldown - 1,
                                    threshold_mode="abs", threshold=0.5)
     m = jnp.asarray(metrics, jnp.float32)
     np.testing.assert_array_equal(simulate(keras, m).scale, simulate(torch, m).scale)
@@ -174,7 +174,7 @@ def test_plateau_matches_real_pytorch_scheduler():
         opt.step()
         sched.step(float(m))
         want.append(opt.param_groups[0]["lr"])
-    ctrl = jaxlr.reduce_on_plateau(min_lr=0.01, base_lr=2.0, **kw)
+    ctrl = jaxlr.controllers.reduce_on_plateau(min_lr=0.01, base_lr=2.0, **kw)
     got = 2.0 * np.asarray(simulate(ctrl, jnp.asarray(metrics)).scale)
     np.testing.assert_allclose(got, want, rtol=1e-5)
     assert got[-1] == pytest.approx(0.01, rel=1e-5)  # the floor was reached
@@ -185,7 +185,7 @@ def test_optax_counts_like_keras():
     # optax.contrib.reduce_on_plateau reduces when its plateau count reaches `patience`.
     tx = optax.contrib.reduce_on_plateau(factor=0.5, patience=3, rtol=0.0, atol=0.5)
     state = tx.init(jnp.zeros(()))
-    ours = jaxlr.reduce_on_plateau(factor=0.5, patience=3, threshold=0.5, threshold_mode="abs",
+    ours = jaxlr.controllers.reduce_on_plateau(factor=0.5, patience=3, threshold=0.5, threshold_mode="abs",
                                    patience_convention="keras")
     metrics = jnp.asarray([5.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 3.0], jnp.float32)
 
@@ -205,7 +205,7 @@ def test_optax_counts_like_keras():
 def test_negative_metric_plateau_is_detected():
     # A log-likelihood creeping by 5e-4 per evaluation around -10: insignificant at rel 1e-2.
     metrics = -10.0 - 5e-4 * np.arange(8)
-    ctrl = jaxlr.reduce_on_plateau(factor=0.5, patience=2, threshold=1e-2)
+    ctrl = jaxlr.controllers.reduce_on_plateau(factor=0.5, patience=2, threshold=1e-2)
     states = simulate(ctrl, jnp.asarray(metrics, jnp.float32))
     np.testing.assert_allclose(states.scale, [1, 1, 1, 0.5, 0.5, 0.5, 0.25, 0.25])
     assert float(states.best[-1]) == -10.0
@@ -216,7 +216,7 @@ def test_negative_metric_plateau_is_detected():
 def test_metric_crossing_zero():
     # Significant decreases all the way through zero, then a plateau just below the last best.
     metrics = [1.0, 0.5, 0.0, -0.5, -1.0, -1.05, -1.05, -1.05]
-    ctrl = jaxlr.reduce_on_plateau(factor=0.5, patience=1, threshold=0.1)
+    ctrl = jaxlr.controllers.reduce_on_plateau(factor=0.5, patience=1, threshold=0.1)
     states = simulate(ctrl, jnp.asarray(metrics, jnp.float32))
     # -1.05 is not < -1.0 - 0.1 * 1.0: bad; 0.0 beats 0.5 - 0.05; -0.5 beats best=0 (margin 0).
     np.testing.assert_allclose(states.best, [1.0, 0.5, 0.0, -0.5, -1.0, -1.0, -1.0, -1.0])
@@ -229,15 +229,15 @@ def test_metric_crossing_zero():
 def test_max_mode_mirrors_min_mode(metrics, threshold_mode):
     kw = dict(factor=0.5, patience=1, threshold=0.05, threshold_mode=threshold_mode)
     m = jnp.asarray(metrics, jnp.float32)
-    lo = simulate(jaxlr.reduce_on_plateau(mode="min", **kw), -m)
-    hi = simulate(jaxlr.reduce_on_plateau(mode="max", **kw), m)
+    lo = simulate(jaxlr.controllers.reduce_on_plateau(mode="min", **kw), -m)
+    hi = simulate(jaxlr.controllers.reduce_on_plateau(mode="max", **kw), m)
     np.testing.assert_array_equal(lo.scale, hi.scale)
     np.testing.assert_array_equal(-lo.best, hi.best)
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_nonfinite_metric_is_bad_and_never_best(bad):
-    ctrl = jaxlr.reduce_on_plateau(factor=0.5, patience=1)
+    ctrl = jaxlr.controllers.reduce_on_plateau(factor=0.5, patience=1)
     states = simulate(ctrl, jnp.asarray([2.0, bad, bad, 1.0], jnp.float32))
     np.testing.assert_array_equal(states.best, [2.0, 2.0, 2.0, 1.0])
     np.testing.assert_array_equal(states.num_bad, [0, 1, 0, 0])
@@ -249,7 +249,7 @@ def test_nonfinite_metric_is_bad_and_never_best(bad):
 
 def test_cooldown_follows_pytorch():
     # patience=0: reduce at every bad evaluation outside cooldown; cooldown=2 ignores two.
-    ctrl = jaxlr.reduce_on_plateau(factor=0.5, patience=0, cooldown=2)
+    ctrl = jaxlr.controllers.reduce_on_plateau(factor=0.5, patience=0, cooldown=2)
     states = simulate(ctrl, jnp.full((8,), 1.0, jnp.float32))
     np.testing.assert_allclose(states.scale, [1, 0.5, 0.5, 0.5, 0.25, 0.25, 0.25, 0.125])
     np.testing.assert_array_equal(states.cooldown, [0, 2, 1, 0, 2, 1, 0, 2])
@@ -259,14 +259,14 @@ def test_cooldown_follows_pytorch():
 
 def test_floor_and_eps():
     ones = jnp.ones((6,), jnp.float32)
-    s = simulate(jaxlr.reduce_on_plateau(factor=0.5, patience=0, min_scale=0.3), ones)
+    s = simulate(jaxlr.controllers.reduce_on_plateau(factor=0.5, patience=0, min_scale=0.3), ones)
     np.testing.assert_allclose(s.scale, [1, 0.5, 0.3, 0.3, 0.3, 0.3])
     assert s.reduced.tolist() == [False, True, True, False, False, False]
     # min_lr in rate units with base_lr: floor = 0.03 / 0.1.
-    s = simulate(jaxlr.reduce_on_plateau(factor=0.5, patience=0, min_lr=0.03, base_lr=0.1), ones)
+    s = simulate(jaxlr.controllers.reduce_on_plateau(factor=0.5, patience=0, min_lr=0.03, base_lr=0.1), ones)
     np.testing.assert_allclose(s.scale[-1], 0.3, rtol=1e-6)
     # A reduction smaller than eps is skipped (eps in rate units with base_lr).
-    s = simulate(jaxlr.reduce_on_plateau(factor=0.5, patience=0, eps=0.2, base_lr=0.5), ones)
+    s = simulate(jaxlr.controllers.reduce_on_plateau(factor=0.5, patience=0, eps=0.2, base_lr=0.5), ones)
     np.testing.assert_allclose(s.scale, [1, 0.5, 0.5, 0.5, 0.5, 0.5])
 
 
@@ -274,7 +274,7 @@ def test_floor_and_eps():
                         min_size=12, max_size=12),
        factor=st.floats(0.05, 0.95), patience=st.integers(0, 3), min_scale=st.floats(0, 0.5))
 def test_scale_never_increases_and_respects_floor(metrics, factor, patience, min_scale):
-    ctrl = jaxlr.reduce_on_plateau(factor=factor, patience=patience, min_scale=min_scale)
+    ctrl = jaxlr.controllers.reduce_on_plateau(factor=factor, patience=patience, min_scale=min_scale)
     scale = np.asarray(simulate(ctrl, jnp.asarray(metrics, jnp.float32)).scale)
     assert np.all(np.diff(np.concatenate([[1.0], scale])) <= 0)
     assert np.all(scale >= np.float32(min_scale) * (1 - 1e-6)) or np.all(scale == 1.0)
@@ -287,11 +287,11 @@ def test_scale_never_increases_and_respects_floor(metrics, factor, patience, min
 
 def test_plateau_hyperparameter_changes_do_not_retrace():
     chex.clear_trace_counter()
-    ctrl = jaxlr.reduce_on_plateau()
+    ctrl = jaxlr.controllers.reduce_on_plateau()
     update = jax.jit(chex.assert_max_traces(ctrl.update, n=1))
     for kw in [dict(factor=0.1), dict(factor=0.5, patience=3), dict(threshold=0.2, cooldown=4),
                dict(min_scale=0.01, eps=0.0), dict(min_lr=1e-4, base_lr=1e-2)]:
-        state = jaxlr.reduce_on_plateau(**kw).init()
+        state = jaxlr.controllers.reduce_on_plateau(**kw).init()
         update(state, jnp.float32(1.0))
         update(state, jnp.float32(2.0))
 
@@ -323,7 +323,7 @@ def test_plateau_vmap_over_each_argument():
     lanes = [{**PLATEAU_BASE, name: v} for name in names for v in PLATEAU_VALUES[name]]
 
     def run(kw):
-        return simulate(jaxlr.reduce_on_plateau(**kw), PLATEAU_METRICS).scale
+        return simulate(jaxlr.controllers.reduce_on_plateau(**kw), PLATEAU_METRICS).scale
 
     def as_arrays(kw):
         return {k: jnp.asarray(v, jnp.int32 if k in _INT_ARGS else jnp.float32)
@@ -343,7 +343,7 @@ def test_plateau_vmap_over_each_argument():
 
 def test_plateau_min_lr_and_base_lr_traced():
     def final(min_lr, base_lr):
-        ctrl = jaxlr.reduce_on_plateau(factor=0.5, patience=0, min_lr=min_lr, base_lr=base_lr)
+        ctrl = jaxlr.controllers.reduce_on_plateau(factor=0.5, patience=0, min_lr=min_lr, base_lr=base_lr)
         return simulate(ctrl, jnp.ones((8,), jnp.float32)).scale[-1]
 
     got = jax.vmap(final)(jnp.asarray([0.01, 0.05]), jnp.asarray([0.1, 0.1]))
@@ -352,7 +352,7 @@ def test_plateau_min_lr_and_base_lr_traced():
 
 def test_lanes_are_independent():
     # One lane sees NaNs and reduces; the other lane is unaffected and equals its solo run.
-    ctrl = jaxlr.reduce_on_plateau(factor=0.5, patience=0)
+    ctrl = jaxlr.controllers.reduce_on_plateau(factor=0.5, patience=0)
     metrics = jnp.asarray([[3.0, 2.0, 1.0, 0.5], [3.0, jnp.nan, jnp.nan, jnp.nan]], jnp.float32)
     states = jax.vmap(lambda m: simulate(ctrl, m))(metrics)
     np.testing.assert_allclose(states.scale[0], [1, 1, 1, 1])
@@ -363,22 +363,22 @@ def test_lanes_are_independent():
 
 def test_vmap_over_stacked_states_from_different_controllers():
     # Stacking init() states of differently-configured controllers is another way to sweep.
-    states = [jaxlr.reduce_on_plateau(factor=f, patience=p).init()
+    states = [jaxlr.controllers.reduce_on_plateau(factor=f, patience=p).init()
               for f, p in [(0.5, 0), (0.1, 1), (0.9, 2)]]
     stacked = jax.tree.map(lambda *x: jnp.stack(x), *states)
-    ctrl = jaxlr.reduce_on_plateau()
+    ctrl = jaxlr.controllers.reduce_on_plateau()
     out = jax.vmap(lambda s: simulate(ctrl, jnp.ones((4,), jnp.float32), s))(stacked)
     np.testing.assert_allclose(out.scale[:, -1], [0.125, 0.1, 0.9])
 
 
 def test_state_dtypes_and_shapes():
-    s = jaxlr.reduce_on_plateau().init()
+    s = jaxlr.controllers.reduce_on_plateau().init()
     assert isinstance(s, PlateauState)
     assert s.scale.dtype == jnp.float32 and s.best.dtype == jnp.float32
     for f in (s.num_bad, s.cooldown, s.num_reductions, s.last_reduction, s.count):
         assert f.dtype == jnp.int32 and f.shape == ()
     assert s.reduced.dtype == jnp.bool_
-    s2 = jax.jit(jaxlr.reduce_on_plateau().update)(s, jnp.float64(1.0) if jax.config.x64_enabled
+    s2 = jax.jit(jaxlr.controllers.reduce_on_plateau().update)(s, jnp.float64(1.0) if jax.config.x64_enabled
                                                    else 1.0)
     chex.assert_trees_all_equal_dtypes(s, s2)
     e = jaxlr.early_stopping(patience=2).init()
@@ -389,20 +389,20 @@ def test_state_dtypes_and_shapes():
 
 def test_init_states_have_distinct_buffers():
     # make_train_step donates its TrainState (controller states included): no buffer twice.
-    for ctrl in (jaxlr.reduce_on_plateau(), jaxlr.early_stopping(patience=2)):
+    for ctrl in (jaxlr.controllers.reduce_on_plateau(), jaxlr.early_stopping(patience=2)):
         leaves = jax.tree.leaves(ctrl.init())
         assert len({x.unsafe_buffer_pointer() for x in leaves}) == len(leaves)
 
 
 def test_controller_attributes():
-    p = jaxlr.reduce_on_plateau(mode="max")
+    p = jaxlr.controllers.reduce_on_plateau(mode="max")
     e = jaxlr.early_stopping(patience=3, restore_best=False)
     assert (p.mode, p.restore_best, p.kind) == ("max", False, "plateau")
     assert (e.mode, e.restore_best, e.kind) == ("min", False, "early_stopping")
     assert jaxlr.early_stopping(patience=3).restore_best is True
     # one update function per static configuration, so equal configurations share jit caches
-    assert jaxlr.reduce_on_plateau(factor=0.5).update is jaxlr.reduce_on_plateau().update
-    assert jaxlr.reduce_on_plateau(mode="max").update is not jaxlr.reduce_on_plateau().update
+    assert jaxlr.controllers.reduce_on_plateau(factor=0.5).update is jaxlr.controllers.reduce_on_plateau().update
+    assert jaxlr.controllers.reduce_on_plateau(mode="max").update is not jaxlr.controllers.reduce_on_plateau().update
     assert jaxlr.early_stopping(patience=1).update is jaxlr.early_stopping(patience=9).update
 
 
@@ -487,8 +487,8 @@ def test_early_stopping_vmap_over_min_delta_baseline_start_from():
 
 
 def test_plateau_transform_scales_updates_in_a_chain(maybe_jit):
-    ctrl = jaxlr.reduce_on_plateau(factor=0.5, patience=0)
-    tx = optax.chain(optax.sgd(0.1), jaxlr.plateau_transform(ctrl))
+    ctrl = jaxlr.controllers.reduce_on_plateau(factor=0.5, patience=0)
+    tx = optax.chain(optax.sgd(0.1), jaxlr.controllers.plateau_transform(ctrl))
     params = {"w": jnp.ones(3)}
     state = tx.init(params)
     assert any(isinstance(s, PlateauState) for s in state)
@@ -502,8 +502,8 @@ def test_plateau_transform_scales_updates_in_a_chain(maybe_jit):
 
 
 def test_plateau_transform_without_value_keeps_scale():
-    ctrl = jaxlr.reduce_on_plateau(factor=0.5, patience=0)
-    tx = jaxlr.plateau_transform(ctrl)
+    ctrl = jaxlr.controllers.reduce_on_plateau(factor=0.5, patience=0)
+    tx = jaxlr.controllers.plateau_transform(ctrl)
     state = ctrl.init()._replace(scale=jnp.float32(0.25))
     upd, new = jax.jit(tx.update)({"w": jnp.ones(2, jnp.bfloat16)}, state)
     assert upd["w"].dtype == jnp.bfloat16
@@ -514,7 +514,7 @@ def test_plateau_transform_without_value_keeps_scale():
 @pytest.mark.standard_promotion  # optax.contrib.reduce_on_plateau is not strict-clean
 def test_plateau_transform_matches_optax_with_keras_count():
     metrics = [3.0, 2.0, 2.0, 2.0, 2.0, 2.0, 1.0]
-    ours = jaxlr.plateau_transform(jaxlr.reduce_on_plateau(
+    ours = jaxlr.controllers.plateau_transform(jaxlr.controllers.reduce_on_plateau(
         factor=0.5, patience=2, threshold=0.5, threshold_mode="abs",
         patience_convention="keras"))
     ref = optax.contrib.reduce_on_plateau(factor=0.5, patience=2, rtol=0.0, atol=0.5)
@@ -554,7 +554,7 @@ def test_plateau_transform_matches_optax_with_keras_count():
 ])
 def test_plateau_bad_input(kw, error, text):
     with pytest.raises(error, match=re.escape(text)) as e:
-        jaxlr.reduce_on_plateau(**kw)
+        jaxlr.controllers.reduce_on_plateau(**kw)
     assert str(e.value).startswith("reduce_on_plateau:")
 
 
@@ -579,7 +579,7 @@ def test_early_stopping_requires_patience():
 
 def test_adapter_and_simulate_reject_wrong_controller():
     with pytest.raises(TypeError, match="reduce_on_plateau"):
-        jaxlr.plateau_transform(jaxlr.early_stopping(patience=1))
+        jaxlr.controllers.plateau_transform(jaxlr.early_stopping(patience=1))
     with pytest.raises(TypeError, match="Controller"):
         simulate(lambda s, m: s, jnp.ones(3))
     with pytest.raises(ValueError, match=re.escape("(2, 2)")):
@@ -590,7 +590,7 @@ def test_traced_arguments_skip_build_time_validation():
     # Inside jit the values are unknown at build time: no error, the state carries them.
     @jax.jit
     def f(factor, patience):
-        return jaxlr.reduce_on_plateau(factor=factor, patience=patience).init().hparams
+        return jaxlr.controllers.reduce_on_plateau(factor=factor, patience=patience).init().hparams
 
     hp = f(jnp.float32(0.3), jnp.int32(4))
     assert float(hp.factor) == pytest.approx(0.3) and int(hp.patience) == 4

@@ -99,7 +99,7 @@ def test_cv_selection_and_refit_on_the_whole_training_set(cv_result):
     assert jax.tree_util.tree_structure(out.params) == jax.tree_util.tree_structure(init(
         jax.random.key(0)))
     # refit == the same configuration trained alone on all 40 training examples
-    fn = jax.jit(jaxlr.task_train_fn(TASK, steps=8, batch_size=4, optimizer="sgd"))
+    fn = jax.jit(jaxlr.sweeps.task_train_fn(TASK, steps=8, batch_size=4, optimizer="sgd"))
     alone = fn({"learning_rate": jnp.float32(out.config["learning_rate"])}, jax.random.key(0))
     np.testing.assert_allclose(out.metrics["valid_loss"], alone["valid_loss"], rtol=1e-5)
 

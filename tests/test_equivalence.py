@@ -137,7 +137,7 @@ def test_model_state_and_dropout_keys():
 
 def test_plateau_and_early_stopping_in_the_finder():
     flat = lambda p, b: {"loss": jnp.float32(1.0)}  # noqa: E731 - never improves
-    plateau = jaxlr.reduce_on_plateau(factor=0.5, patience=0)
+    plateau = jaxlr.controllers.reduce_on_plateau(factor=0.5, patience=0)
     found = jaxlr.parallel_lr_find(init, loss, DATA, lrs=[0.05], valid_data=VALID, eval_fn=flat,
                                    eval_every=3, plateau=plateau, monitor="val_loss", **FINDER)
     _, hist = fit(jaxlr.adam(0.05), valid_data=VALID,

@@ -156,7 +156,7 @@ def test_evaluation_history_writer_and_plot(tmp_path):
 def test_plateau_in_fit_reduces_on_flat_metric():
     # the validation metric never improves (it does not depend on the params)
     flat = lambda p, b: {"loss": jnp.float32(1.0)}  # noqa: E731
-    ctrl = jaxlr.reduce_on_plateau(factor=0.5, patience=1)
+    ctrl = jaxlr.controllers.reduce_on_plateau(factor=0.5, patience=1)
     opt = SGD
     st, h = jaxlr.fit(loss_fn, opt, _params(), _data(), steps=30, batch_size=BS, key=KEY,
                       valid_data=_data(8), eval_fn=flat, eval_every=5, plateau=ctrl,
@@ -239,9 +239,9 @@ def test_time_budget_stops_and_time_clock_drives_schedule():
     (dict(steps=5, batch_size=8, time_budget=-1.0), ValueError, "time_budget=-1.0"),
     (dict(steps=5, batch_size=8, schedule_clock="wall"), ValueError, "schedule_clock='wall'"),
     (dict(steps=5, batch_size=8, schedule_clock="time"), ValueError, "time_budget=None"),
-    (dict(steps=5, batch_size=8, plateau=jaxlr.reduce_on_plateau(), monitor="val_acc"),
+    (dict(steps=5, batch_size=8, plateau=jaxlr.controllers.reduce_on_plateau(), monitor="val_acc"),
      ValueError, "monitor='val_acc'"),
-    (dict(steps=5, batch_size=8, plateau=jaxlr.reduce_on_plateau(), monitor="acc"),
+    (dict(steps=5, batch_size=8, plateau=jaxlr.controllers.reduce_on_plateau(), monitor="acc"),
      ValueError, "monitor='acc'"),
     (dict(steps=5, batch_size=8, plateau=jaxlr.early_stopping(patience=1)), ValueError,
      "plateau"),
@@ -277,7 +277,7 @@ def test_progress_bar_is_off_without_tty():
 
 def test_stream_time_budget_and_plateau_on_train_metric():
     batches = [data_lib.get_batch(_data(), KEY, jnp.int32(t), BS) for t in range(5)]
-    ctrl = jaxlr.reduce_on_plateau(factor=0.5, patience=0, mode="max")  # loss never "rises"
+    ctrl = jaxlr.controllers.reduce_on_plateau(factor=0.5, patience=0, mode="max")  # loss never "rises"
     st, h = jaxlr.fit(loss_fn, SGD, _params(), batches, epochs=100, time_budget=12.0,
                       clock=FakeClock(1.0), plateau=ctrl, monitor="loss", eval_every=2,
                       progress=False)

@@ -1,7 +1,7 @@
 """Hostile and random input: only ValueError / TypeError escape, with messages of bounded size.
 
 Fuzzes every entry point that reads text or plain data: ``jaxlr.parse`` (spec strings),
-``jaxlr.from_config`` (schedule dicts), space strings and ``jaxlr.space_from_config``,
+``jaxlr.from_config`` (schedule dicts), space strings and ``jaxlr.sweeps.space_from_config``,
 ``jaxlr.sweep_from_config`` (validation only: ``sweep_task`` is replaced by a sentinel, so a
 config that passes validation stops right there, before any task is loaded or compiled) and the
 config-file loader of ``jaxlr sweep CONFIG`` (TOML / YAML / JSON; every problem is one CLI line,
@@ -172,7 +172,7 @@ def test_from_config_deep_or_huge_input_fails_on_a_limit(make):
 
 
 # ----------------------------------------------------------------------------------------------
-# Search spaces: space strings and jaxlr.space_from_config
+# Search spaces: space strings and jaxlr.sweeps.space_from_config
 # ----------------------------------------------------------------------------------------------
 
 KINDS = ["loguniform", "uniform", "int_uniform", "log_int_uniform", "choice"]
@@ -195,7 +195,7 @@ entries = st.one_of(space_strings, plain,
 @example(config={"lr": "uniform(0, " + "9" * 9000 + ")"})
 @example(config={"lr": {"loguniform": 3}})
 def test_space_from_config_raises_only_clean_errors(config):
-    out = expect_clean(lambda: jaxlr.space_from_config(config))
+    out = expect_clean(lambda: jaxlr.sweeps.space_from_config(config))
     if isinstance(out, dict):
         for name, v in out.items():
             if isinstance(v, str):  # a constant string never looks like a dimension call

@@ -77,7 +77,7 @@ def test_registry_names_resolve():
     assert optim.LR_FREE == ("prodigy", "dadapt_adamw", "dog", "dowg", "mechanize",
                              "schedule_free_adamw")
     for name in optim.LR_FREE:
-        assert callable(getattr(optim, name)) and getattr(jaxlr, name) is getattr(optim, name)
+        assert callable(getattr(optim, name))
     # Every one but mechanize (which wraps a base optimizer) builds with its defaults.
     for name in optim.LR_FREE:
         if name != "mechanize":
@@ -89,7 +89,7 @@ def test_trains_least_squares_under_jit_and_scan(name):
     ours, _ = PAIRS[name]
     # schedule-free's y-sequence is not the point it converges at; read the averaged point.
     params, state, losses = _train(ours, 100)
-    final = loss_fn(jaxlr.eval_params(state, params))
+    final = loss_fn(jaxlr.optim.eval_params(state, params))
     assert bool(jnp.all(jnp.isfinite(losses)))
     assert float(final) < 0.05 * float(losses[0]), (name, float(losses[0]), float(final))
 
@@ -115,7 +115,10 @@ def test_matches_bare_optax_update_for_update(name):
     # 1 - b2**t cancels catastrophically at t=1 and optax rounds b2**t differently for a Python
     # float b2 than for a float32 array; the difference shrinks with t (the whole run is within
     # rtol 1e-5). The wrappers of this module are within rtol 1e-6.
-    rtol = 1e-5 if name == "schedule_free_adamw" else 1e-6
+    # DoWG with its default distance estimate grows its step from eps-sized values: its float32
+    # rounding (jaxlr hands optax float32 arrays, the bare optax gets Python floats) grows to
+    # ~5e-6 relative over 20 updates
+    rtol = 1e-5 if name in ("schedule_free_adamw", "dowg-default") else 1e-6
     chex.assert_trees_all_close(ps, qs, rtol=rtol, atol=1e-7)
     # the reference moved: the comparison is not between two frozen points
     assert float(jnp.max(jnp.abs(qs["w"][-1] - qs["w"][0]))) > 1e-5

@@ -1,4 +1,4 @@
-"""Tests for jaxlr.natural_gradient, diagonal_natural_gradient and fisher_vector_product."""
+"""Tests for jaxlr.optim.natural_gradient, diagonal_natural_gradient and fisher_vector_product."""
 
 import re
 
@@ -75,7 +75,7 @@ def test_fvp_equals_explicit_fisher_logistic_regression():
 
     fisher = explicit_fisher(flat)
     v = jax.random.normal(jax.random.key(1), flat.shape, jnp.float32)
-    fvp = jax.jit(lambda p, b, vv: jaxlr.fisher_vector_product(
+    fvp = jax.jit(lambda p, b, vv: jaxlr.optim.fisher_vector_product(
         linear_apply, "softmax_cross_entropy", p, b, vv))(params, batch, unravel(v))
     np.testing.assert_allclose(ravel_pytree(fvp)[0], fisher @ v, rtol=2e-4, atol=1e-5)
     # For a linear model the GGN is the exact Hessian of the loss.
@@ -93,7 +93,7 @@ def test_fvp_equals_explicit_fisher_linear_gaussian():
     xa = jnp.concatenate([jnp.ones((10, 1)), x], axis=1)  # ravel order: b, w
     fisher = 2.0 / 10 * xa.T @ xa
     _, unravel = ravel_pytree(params)
-    columns = jax.jit(jax.vmap(lambda e: ravel_pytree(jaxlr.fisher_vector_product(
+    columns = jax.jit(jax.vmap(lambda e: ravel_pytree(jaxlr.optim.fisher_vector_product(
         apply, "squared_error", params, (x, y), unravel(e)))[0]))(jnp.eye(4))
     np.testing.assert_allclose(columns.T, fisher, rtol=1e-5, atol=1e-6)
 
@@ -106,9 +106,9 @@ def test_fvp_equals_explicit_ggn_for_a_nonlinear_model():
     ggn, unravel = _explicit_ggn(mlp_apply, _softmax_ce, params, (x, y))
     v = jnp.arange(ggn.shape[0], dtype=jnp.float32) / ggn.shape[0]
     fvp, fvp2 = jax.jit(lambda p, vv: (
-        jaxlr.fisher_vector_product(mlp_apply, "softmax_cross_entropy", p, (x, y), vv),
+        jaxlr.optim.fisher_vector_product(mlp_apply, "softmax_cross_entropy", p, (x, y), vv),
         # a callable loss gives the same products
-        jaxlr.fisher_vector_product(mlp_apply, _softmax_ce, p, (x, y), vv)))(params, unravel(v))
+        jaxlr.optim.fisher_vector_product(mlp_apply, _softmax_ce, p, (x, y), vv)))(params, unravel(v))
     np.testing.assert_allclose(ravel_pytree(fvp)[0], ggn @ v, rtol=1e-4, atol=1e-5)
     chex.assert_trees_all_close(fvp, fvp2, rtol=1e-5)
 
@@ -127,7 +127,7 @@ def _least_squares():
 
 def test_one_step_on_a_quadratic_lands_on_the_minimum(maybe_jit):
     params, apply, loss, batch, sol = _least_squares()
-    opt = jaxlr.natural_gradient(1.0, apply, loss="squared_error", damping=0.0, cg_iters=4)
+    opt = jaxlr.optim.natural_gradient(1.0, apply, loss="squared_error", damping=0.0, cg_iters=4)
     grads = jax.grad(loss)(params)
     upd, state = maybe_jit(lambda g, s, p: opt.update(g, s, p, batch=batch))(
         grads, opt.init(params), params)
@@ -148,7 +148,7 @@ def test_infinite_damping_recovers_scaled_gradient_descent(kind):
         loss = lambda p: _softmax_ce(linear_apply(p, batch[0]), batch[1])  # noqa: E731
     grads = jax.grad(loss)(params)
     eta, lam = 0.1, 1e6
-    opt = jaxlr.natural_gradient(eta * lam, apply, loss=kind, damping=lam, cg_iters=3)
+    opt = jaxlr.optim.natural_gradient(eta * lam, apply, loss=kind, damping=lam, cg_iters=3)
     upd, _ = opt.update(grads, opt.init(params), params, batch=batch)
     # (G + lam I)^-1 g -> g / lam: the update is -eta * g.
     chex.assert_trees_all_close(upd, jax.tree.map(lambda g: -eta * g, grads), rtol=1e-3,
@@ -165,10 +165,10 @@ def test_one_cg_iteration_is_the_line_searched_gradient():
     loss = lambda p: _softmax_ce(linear_apply(p, batch[0]), batch[1])  # noqa: E731
     g = jax.grad(loss)(params)
     lam = 0.01
-    opt = jaxlr.natural_gradient(1.0, linear_apply, damping=lam, cg_iters=1)
+    opt = jaxlr.optim.natural_gradient(1.0, linear_apply, damping=lam, cg_iters=1)
     upd, _ = opt.update(g, opt.init(params), params, batch=batch)
     gv, unravel = ravel_pytree(g)
-    ag = ravel_pytree(jaxlr.fisher_vector_product(linear_apply, "softmax_cross_entropy", params,
+    ag = ravel_pytree(jaxlr.optim.fisher_vector_product(linear_apply, "softmax_cross_entropy", params,
                                                   batch, g))[0] + lam * gv
     alpha = (gv @ gv) / (gv @ ag)
     np.testing.assert_allclose(ravel_pytree(upd)[0], -alpha * gv, rtol=1e-5)
@@ -181,7 +181,7 @@ def test_cg_solves_the_damped_system():
     lam = 0.05
     ggn, unravel = _explicit_ggn(linear_apply, _softmax_ce, params, batch)
     want = np.linalg.solve(np.asarray(ggn) + lam * np.eye(ggn.shape[0]), ravel_pytree(g)[0])
-    opt = jaxlr.natural_gradient(1.0, linear_apply, damping=lam, cg_iters=15)
+    opt = jaxlr.optim.natural_gradient(1.0, linear_apply, damping=lam, cg_iters=15)
     upd, _ = opt.update(g, opt.init(params), params, batch=batch)
     np.testing.assert_allclose(-ravel_pytree(upd)[0], want, rtol=2e-3, atol=1e-5)
 
@@ -189,8 +189,8 @@ def test_cg_solves_the_damped_system():
 def test_momentum_accumulates_directions():
     params, apply, loss, batch, _ = _least_squares()
     g = jax.grad(loss)(params)
-    plain = jaxlr.natural_gradient(0.5, apply, loss="squared_error", damping=1.0, cg_iters=4)
-    mom = jaxlr.natural_gradient(0.5, apply, loss="squared_error", damping=1.0, cg_iters=4,
+    plain = jaxlr.optim.natural_gradient(0.5, apply, loss="squared_error", damping=1.0, cg_iters=4)
+    mom = jaxlr.optim.natural_gradient(0.5, apply, loss="squared_error", damping=1.0, cg_iters=4,
                                  momentum=0.9)
     u0, _ = plain.update(g, plain.init(params), params, batch=batch)
     s = mom.init(params)
@@ -205,7 +205,7 @@ def test_levenberg_marquardt_adapts_damping():
     params, apply, loss, batch, _ = _least_squares()
     g = jax.grad(loss)(params)
     # Exact quadratic model, full step: rho = 1 > 3/4 -> damping decreases by 2/3.
-    opt = jaxlr.natural_gradient(1.0, apply, loss="squared_error", damping=1e-3, cg_iters=4,
+    opt = jaxlr.optim.natural_gradient(1.0, apply, loss="squared_error", damping=1e-3, cg_iters=4,
                                  adaptive_damping=True, min_damping=0.0)
     lsq = jax.jit(lambda st: opt.update(g, st, params, batch=batch))
     _, s = lsq(opt.init(params))
@@ -218,7 +218,7 @@ def test_levenberg_marquardt_adapts_damping():
     # by the quadratic model: rho < 1/4 -> damping increases by 3/2.
     lparams, lbatch = _logistic_problem()
     lg = jax.grad(lambda p: _softmax_ce(linear_apply(p, lbatch[0]), lbatch[1]))(lparams)
-    opt = jaxlr.natural_gradient(1.0, linear_apply, damping=1e-3, cg_iters=10,
+    opt = jaxlr.optim.natural_gradient(1.0, linear_apply, damping=1e-3, cg_iters=10,
                                  adaptive_damping=True, min_damping=0.0, momentum=0.5)
     logistic = jax.jit(lambda st, gg: opt.update(gg, st, lparams, batch=lbatch))
     _, s = logistic(jaxlr.set_hyperparams(opt.init(lparams), momentum=0.0), lg)
@@ -233,7 +233,7 @@ def test_levenberg_marquardt_adapts_damping():
     chex.assert_trees_all_equal(s.inner_state.velocity, jax.tree.map(jnp.zeros_like, lparams))
     assert float(s.inner_state.damping_scale) == pytest.approx(1.5, rel=1e-5)
     # Non-adaptive: scale stays 1 and rho is NaN.
-    opt = jaxlr.natural_gradient(3.0, apply, loss="squared_error", cg_iters=4)
+    opt = jaxlr.optim.natural_gradient(3.0, apply, loss="squared_error", cg_iters=4)
     _, s = opt.update(g, opt.init(params), params, batch=batch)
     assert float(s.inner_state.damping_scale) == 1.0 and np.isnan(s.inner_state.rho)
 
@@ -246,7 +246,7 @@ def test_levenberg_marquardt_adapts_damping():
 def test_schedule_and_current_lr():
     params, batch = _logistic_problem()
     sched = jaxlr.warmup_cosine(1.0, warmup_steps=2, total_steps=10)
-    opt = jaxlr.natural_gradient(sched, linear_apply, damping=0.1, cg_iters=2)
+    opt = jaxlr.optim.natural_gradient(sched, linear_apply, damping=0.1, cg_iters=2)
     s = opt.init(params)
     g = jax.grad(lambda p: _softmax_ce(linear_apply(p, batch[0]), batch[1]))(params)
     lrs, used = [], []
@@ -263,7 +263,7 @@ def test_schedule_and_current_lr():
 def test_new_hyperparameters_do_not_retrace():
     chex.clear_trace_counter()
     params, batch = _logistic_problem()
-    opt = jaxlr.natural_gradient(1.0, linear_apply, damping=0.1, cg_iters=3, momentum=0.5,
+    opt = jaxlr.optim.natural_gradient(1.0, linear_apply, damping=0.1, cg_iters=3, momentum=0.5,
                                  adaptive_damping=True)
     g = jax.grad(lambda p: _softmax_ce(linear_apply(p, batch[0]), batch[1]))(params)
 
@@ -281,7 +281,7 @@ def test_new_hyperparameters_do_not_retrace():
             np.testing.assert_allclose(u_b["w"], 0.5 * u_a["w"], rtol=1e-6)
     # One CG iteration via set_hyperparams equals an optimizer built with cg_iters=1.
     u_c, _ = step(jaxlr.set_hyperparams(s0, cg_iters=1))
-    ref = jaxlr.natural_gradient(1.0, linear_apply, damping=0.1, cg_iters=1, momentum=0.5)
+    ref = jaxlr.optim.natural_gradient(1.0, linear_apply, damping=0.1, cg_iters=1, momentum=0.5)
     u_d, _ = ref.update(g, ref.init(params), params, batch=batch)
     chex.assert_trees_all_close(u_c, u_d, rtol=1e-5)
 
@@ -293,7 +293,7 @@ def test_vmap_over_learning_rate_damping_and_cg_iters_lanes_independent():
 
     def one(lr, damping, iters, xb):
         g = jax.grad(lambda p: _softmax_ce(linear_apply(p, xb), y))(params)
-        opt = jaxlr.natural_gradient(lr, linear_apply, damping=damping, cg_iters=iters)
+        opt = jaxlr.optim.natural_gradient(lr, linear_apply, damping=damping, cg_iters=iters)
         return opt.update(g, opt.init(params), params, batch=(xb, y))[0]
 
     lrs = jnp.asarray([1.0, 0.5, 1.0, 1.0], jnp.float32)
@@ -325,7 +325,7 @@ def test_diagonal_empirical_fisher_matches_definition():
     diag = jax.tree.map(lambda gs: jnp.mean(gs ** 2, axis=0), per)
     g = jax.tree.map(lambda gs: jnp.mean(gs, axis=0), per)
     lam, lr = 1e-3, 0.1
-    opt = jaxlr.diagonal_natural_gradient(lr, linear_apply, damping=lam, decay=0.9)
+    opt = jaxlr.optim.diagonal_natural_gradient(lr, linear_apply, damping=lam, decay=0.9)
     s = opt.init(params)
     u1, s = opt.update(g, s, params, batch=batch)
     # bias correction makes the first step use the current diagonal exactly
@@ -341,7 +341,7 @@ def test_diagonal_vmap_and_retrace():
     chex.clear_trace_counter()
     params, batch = _logistic_problem()
     g = jax.grad(lambda p: _softmax_ce(linear_apply(p, batch[0]), batch[1]))(params)
-    opt = jaxlr.diagonal_natural_gradient(0.1, linear_apply, momentum=0.9)
+    opt = jaxlr.optim.diagonal_natural_gradient(0.1, linear_apply, momentum=0.9)
 
     @jax.jit
     @chex.assert_max_traces(n=1)
@@ -353,7 +353,7 @@ def test_diagonal_vmap_and_retrace():
     step(jaxlr.set_hyperparams(s0, learning_rate=0.01, damping=0.1, decay=0.5, momentum=0.0))
 
     def one(lr):
-        o = jaxlr.diagonal_natural_gradient(lr, linear_apply)
+        o = jaxlr.optim.diagonal_natural_gradient(lr, linear_apply)
         return o.update(g, o.init(params), params, batch=batch)[0]
 
     got = jax.vmap(one)(jnp.asarray([0.1, 0.2], jnp.float32))
@@ -377,7 +377,7 @@ def _mlp_classification(n=256, d=8, h=8, k=3, seed=5):
 
 
 MLP_TASK = _mlp_classification()
-NG_MLP = jaxlr.natural_gradient(1.0, mlp_apply, damping=1.0, cg_iters=3, momentum=0.5)
+NG_MLP = jaxlr.optim.natural_gradient(1.0, mlp_apply, damping=1.0, cg_iters=3, momentum=0.5)
 
 
 def test_works_inside_the_train_step():
@@ -409,8 +409,8 @@ def _distinct_buffers(tree):
 
 def test_states_have_distinct_buffers_for_donation():
     params, _ = _logistic_problem()
-    for opt in (jaxlr.natural_gradient(1.0, linear_apply, momentum=0.9, adaptive_damping=True),
-                jaxlr.diagonal_natural_gradient(0.1, linear_apply, momentum=0.9)):
+    for opt in (jaxlr.optim.natural_gradient(1.0, linear_apply, momentum=0.9, adaptive_damping=True),
+                jaxlr.optim.diagonal_natural_gradient(0.1, linear_apply, momentum=0.9)):
         assert _distinct_buffers(opt.init(params).inner_state)
 
 
@@ -431,19 +431,19 @@ def test_states_have_distinct_buffers_for_donation():
 ])
 def test_natural_gradient_bad_input(kw, error, text):
     with pytest.raises(error, match=re.escape(text)) as e:
-        jaxlr.natural_gradient(1.0, linear_apply, **kw)
+        jaxlr.optim.natural_gradient(1.0, linear_apply, **kw)
     assert str(e.value).startswith("natural_gradient:")
 
 
 def test_bad_apply_lr_and_missing_batch():
     with pytest.raises(TypeError, match="apply_fn"):
-        jaxlr.natural_gradient(1.0, "model")
+        jaxlr.optim.natural_gradient(1.0, "model")
     with pytest.raises(TypeError, match="learning_rate=None"):
-        jaxlr.natural_gradient(None, linear_apply)
+        jaxlr.optim.natural_gradient(None, linear_apply)
     with pytest.raises(ValueError, match=re.escape("decay=1.0")):
-        jaxlr.diagonal_natural_gradient(0.1, linear_apply, decay=1.0)
+        jaxlr.optim.diagonal_natural_gradient(0.1, linear_apply, decay=1.0)
     params, batch = _logistic_problem()
-    opt = jaxlr.natural_gradient(1.0, linear_apply)
+    opt = jaxlr.optim.natural_gradient(1.0, linear_apply)
     with pytest.raises(TypeError, match=re.escape("batch=None")):
         opt.update(params, opt.init(params), params)
     with pytest.raises(TypeError, match=re.escape("params=None")):

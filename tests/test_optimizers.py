@@ -186,9 +186,9 @@ def test_population_under_vmap_matches_loop():
 
 
 def test_current_lr_through_chains_and_plateau():
-    ctrl = jaxlr.reduce_on_plateau(factor=0.5, patience=0)
+    ctrl = jaxlr.controllers.reduce_on_plateau(factor=0.5, patience=0)
     opt = optax.chain(optax.clip_by_global_norm(1.0), jaxlr.adam(0.2),
-                      jaxlr.plateau_transform(ctrl))
+                      jaxlr.controllers.plateau_transform(ctrl))
     state = opt.init(_params())
     np.testing.assert_allclose(jaxlr.current_lr(state), 0.2)
     _, state = opt.update(_grads(0), state, _params(), value=jnp.float32(1.0))
@@ -234,7 +234,7 @@ def test_scale_lr_rules(base, b, b0):
 
 
 def test_inject_hyperparams_any_optax_factory():
-    opt = jaxlr.inject_hyperparams(optax.lion, {"learning_rate": 0.1, "b1": 0.5})
+    opt = jaxlr.optim.inject_hyperparams(optax.lion, {"learning_rate": 0.1, "b1": 0.5})
     got, state = _run(opt, n=2)
     with jax.numpy_dtype_promotion("standard"):
         want, _ = _run(optax.lion(0.1, b1=0.5), n=2)

@@ -38,7 +38,7 @@ def test_adamw_matches_optax_exactly():
     ours, s_ours = _run(jaxlr.schedule_free_adamw(0.05, **kw), PARAMS)
     ref, s_ref = _run(optax.contrib.schedule_free_adamw(0.05, **kw), PARAMS)
     chex.assert_trees_all_close(ours, ref, rtol=1e-6, atol=1e-7)
-    chex.assert_trees_all_close(jaxlr.eval_params(s_ours, ours),
+    chex.assert_trees_all_close(jaxlr.optim.eval_params(s_ours, ours),
                                 optax.contrib.schedule_free_eval_params(s_ref, ref),
                                 rtol=1e-6, atol=1e-7)
 
@@ -48,7 +48,7 @@ def test_sgd_matches_optax_exactly():
     ours, s_ours = _run(jaxlr.schedule_free_sgd(0.1, b1=0.7, weight_decay=0.05), PARAMS)
     ref, s_ref = _run(optax.contrib.schedule_free_sgd(0.1, b1=0.7, weight_decay=0.05), PARAMS)
     chex.assert_trees_all_close(ours, ref, rtol=1e-6, atol=1e-7)
-    chex.assert_trees_all_close(jaxlr.eval_params(s_ours, ours),
+    chex.assert_trees_all_close(jaxlr.optim.eval_params(s_ours, ours),
                                 optax.contrib.schedule_free_eval_params(s_ref, ref), rtol=1e-6)
 
 
@@ -84,7 +84,7 @@ def test_hyperparameters_are_data():
     def step(state, params):
         upd, state = opt.update(_quadratic_grads(params), state, params)
         params = optax.apply_updates(params, upd)
-        return jaxlr.eval_params(state, params), state
+        return jaxlr.optim.eval_params(state, params), state
 
     s0 = opt.init(PARAMS)
     a, _ = step(s0, PARAMS)
@@ -111,7 +111,7 @@ def test_set_b1_is_used_by_update_and_eval_params():
         u, s_b = built.update(_quadratic_grads(p_b), s_b, p_b)
         p_b = optax.apply_updates(p_b, u)
     chex.assert_trees_all_close(p_r, p_b, rtol=1e-6)
-    chex.assert_trees_all_close(jaxlr.eval_params(s_r, p_r), jaxlr.eval_params(s_b, p_b),
+    chex.assert_trees_all_close(jaxlr.optim.eval_params(s_r, p_r), jaxlr.optim.eval_params(s_b, p_b),
                                 rtol=1e-6)
 
 
@@ -125,7 +125,7 @@ def test_vmap_over_learning_rate_and_b1():
             return (optax.apply_updates(p, u), s), None
 
         (p, s), _ = jax.lax.scan(body, (PARAMS, opt.init(PARAMS)), None, length=4)
-        return jaxlr.eval_params(s, p)
+        return jaxlr.optim.eval_params(s, p)
 
     lrs = jnp.asarray([0.01, 0.1], jnp.float32)
     b1s = jnp.asarray([0.9, 0.5], jnp.float32)
@@ -144,19 +144,19 @@ def test_eval_params_on_batched_state_and_train_state():
         return optax.apply_updates(PARAMS, u), s
 
     ps, ss = jax.vmap(run)(jnp.asarray([0.1, 0.2], jnp.float32))
-    batched = jaxlr.eval_params(ss, ps)            # outside vmap, leading lane axis
-    per_lane = jax.vmap(jaxlr.eval_params)(ss, ps)
+    batched = jaxlr.optim.eval_params(ss, ps)            # outside vmap, leading lane axis
+    per_lane = jax.vmap(jaxlr.optim.eval_params)(ss, ps)
     chex.assert_trees_all_close(batched, per_lane, rtol=1e-6)
     # after one SGD step x = z_1 (c_1 = 1): params - lr * grad
     want = jax.tree.map(lambda p, g: p - 0.2 * g, PARAMS, _quadratic_grads(PARAMS))
     chex.assert_trees_all_close(jax.tree.map(lambda x: x[1], batched), want, rtol=1e-5)
     ts = jaxlr.TrainState.create(PARAMS, opt)
-    chex.assert_trees_all_close(jaxlr.eval_params(ts, ts.params), PARAMS)
+    chex.assert_trees_all_close(jaxlr.optim.eval_params(ts, ts.params), PARAMS)
 
 
 def test_eval_params_is_identity_for_other_optimizers():
     state = optax.chain(optax.clip_by_global_norm(1.0), jaxlr.adam(0.1)).init(PARAMS)
-    assert jaxlr.eval_params(state, PARAMS) is PARAMS
+    assert jaxlr.optim.eval_params(state, PARAMS) is PARAMS
 
 
 def test_trains_in_make_train_step():
@@ -169,7 +169,7 @@ def test_trains_in_make_train_step():
     for _ in range(40):
         state, m = step(state, target)
         first = float(m["loss"]) if first is None else first
-    x = jaxlr.eval_params(state.opt_state, state.params)
+    x = jaxlr.optim.eval_params(state.opt_state, state.params)
     assert float(loss_fn(x, target)) < 0.1 * first
 
 
@@ -207,7 +207,7 @@ def test_fit_evaluates_schedule_free_at_the_averaged_point():
     state, hist = jaxlr.fit(loss, opt, params, train, steps=20, batch_size=16,
                             key=jax.random.key(1), valid_data=valid, eval_every=20,
                             progress=False)
-    x = jaxlr.eval_params(state.opt_state, state.params)
+    x = jaxlr.optim.eval_params(state.opt_state, state.params)
     want = float(loss(x, valid))
     at_y = float(loss(state.params, valid))
     assert abs(want - at_y) > 1e-6  # the two points differ, so the check below has teeth

@@ -134,9 +134,9 @@ CASES = [
        dict(b=5, peak=1.0), dict(b=9, peak=2.0)),
     _c("multiply", lambda a, b: jaxlr.multiply(jaxlr.constant(a), jaxlr.linear(b, 0.0, 10)),
        dict(a=2.0, b=1.0), dict(a=0.5, b=3.0)),
-    _c("scale", lambda factor: jaxlr.scale(jaxlr.cosine_decay(1.0, 10), factor),
+    _c("scale", lambda factor: jaxlr.schedules.scale(jaxlr.cosine_decay(1.0, 10), factor),
        dict(factor=3.0), dict(factor=0.5)),
-    _c("clip", lambda lo, hi: jaxlr.clip(jaxlr.cosine_decay(1.0, 20), lo, hi),
+    _c("clip", lambda lo, hi: jaxlr.schedules.clip(jaxlr.cosine_decay(1.0, 20), lo, hi),
        dict(lo=0.2, hi=0.8), dict(lo=0.1, hi=0.5)),
 ]
 

@@ -126,10 +126,10 @@ ERRORS = [
     (lambda: jaxlr.join([COS, 0.1], [5]), TypeError, ["join", "schedules[1]=0.1"]),
     (lambda: jaxlr.multiply(), ValueError, ["multiply", "at least one"]),
     (lambda: jaxlr.multiply(COS, 0.5), TypeError, ["multiply", "schedules[1]=0.5"]),
-    (lambda: jaxlr.scale(COS, -1.0), ValueError, ["scale", "factor=-1.0"]),
-    (lambda: jaxlr.scale(0.1, 2.0), TypeError, ["scale", "schedule=0.1"]),
-    (lambda: jaxlr.clip(COS), ValueError, ["clip", "min_value", "max_value"]),
-    (lambda: jaxlr.clip(COS, 0.5, 0.1), ValueError, ["clip", "min_value=0.5, max_value=0.1"]),
+    (lambda: jaxlr.schedules.scale(COS, -1.0), ValueError, ["scale", "factor=-1.0"]),
+    (lambda: jaxlr.schedules.scale(0.1, 2.0), TypeError, ["scale", "schedule=0.1"]),
+    (lambda: jaxlr.schedules.clip(COS), ValueError, ["clip", "min_value", "max_value"]),
+    (lambda: jaxlr.schedules.clip(COS, 0.5, 0.1), ValueError, ["clip", "min_value=0.5, max_value=0.1"]),
     (lambda: jaxlr.stack([]), ValueError, ["stack", "at least one"]),
     (lambda: jaxlr.stack([COS, jaxlr.linear(1.0, 0.0, 5)]), ValueError,
      ["stack", "same structure"]),
@@ -231,7 +231,7 @@ def test_config_and_spec_round_trip(case):
 def test_config_of_arrays_and_nested_combinators():
     s = jaxlr.warmup(jaxlr.join([jaxlr.piecewise_constant(np.array([3, 6]),
                                                           jnp.array([1.0, 0.5, 0.25])),
-                                 jaxlr.scale(jaxlr.cosine_decay(1.0, 10), 0.25)],
+                                 jaxlr.schedules.scale(jaxlr.cosine_decay(1.0, 10), 0.25)],
                                 [8]), 2, init_value=np.float32(0.1))
     config = jaxlr.to_config(s)
     inner = config["schedule"]["schedules"][0]

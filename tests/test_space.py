@@ -15,7 +15,7 @@ from jaxlr.sweeps import _space as space_lib
 @given(low=st.floats(1e-8, 1e3), ratio=st.floats(1.001, 1e6), seed=st.integers(0, 1000))
 def test_loguniform_samples_within_bounds(low, ratio, seed):
     high = low * ratio
-    s = jaxlr.sample_space({"lr": jaxlr.loguniform(low, high)}, 64, key=jax.random.key(seed))
+    s = jaxlr.sweeps.sample_space({"lr": jaxlr.loguniform(low, high)}, 64, key=jax.random.key(seed))
     v = np.asarray(s["lr"], np.float64)
     assert v.dtype == np.float64 and s["lr"].dtype == jnp.float32
     assert (v >= low * (1 - 1e-5)).all() and (v <= high * (1 + 1e-5)).all()
@@ -24,7 +24,7 @@ def test_loguniform_samples_within_bounds(low, ratio, seed):
 def test_distributions_have_the_right_shape_of_mass():
     sp = {"lr": jaxlr.loguniform(1e-4, 1.0), "m": jaxlr.uniform(0.5, 1.0),
           "w": jaxlr.int_uniform(0, 4), "wd": jaxlr.choice([0.0, 1e-4, 1e-3])}
-    s = jaxlr.sample_space(sp, 4000, key=jax.random.key(0))
+    s = jaxlr.sweeps.sample_space(sp, 4000, key=jax.random.key(0))
     # log-uniform: half the mass below the geometric mean 1e-2
     assert abs(float(jnp.mean(s["lr"] < 1e-2)) - 0.5) < 0.03
     assert abs(float(jnp.mean(s["m"])) - 0.75) < 0.01
@@ -35,24 +35,24 @@ def test_distributions_have_the_right_shape_of_mass():
 def test_sampling_inside_jit_equals_eager_and_is_keyed():
     sp = {"lr": jaxlr.loguniform(1e-4, 1e-1), "w": jaxlr.int_uniform(0, 100), "b1": 0.9}
     key = jax.random.key(3)
-    eager = jaxlr.sample_space(sp, 8, key=key)
-    jitted = jax.jit(lambda k: jaxlr.sample_space(sp, 8, key=k))(key)
+    eager = jaxlr.sweeps.sample_space(sp, 8, key=key)
+    jitted = jax.jit(lambda k: jaxlr.sweeps.sample_space(sp, 8, key=k))(key)
     np.testing.assert_allclose(eager["lr"], jitted["lr"], rtol=2e-6)  # exp fused under jit
     np.testing.assert_array_equal(eager["w"], jitted["w"])
     np.testing.assert_array_equal(eager["b1"], jitted["b1"])
     assert np.all(np.asarray(eager["b1"]) == np.float32(0.9))
-    other = jaxlr.sample_space(sp, 8, key=jax.random.key(4))
+    other = jaxlr.sweeps.sample_space(sp, 8, key=jax.random.key(4))
     assert not np.array_equal(np.asarray(eager["lr"]), np.asarray(other["lr"]))
 
 
 def test_static_choice_is_host_side_and_refused_inside_jit():
     c = jaxlr.choice(["adam", "sgd"])
     assert c.static and not jaxlr.choice([1, 2]).static and jaxlr.choice([1, 2], static=True).static
-    s = jaxlr.sample_space({"opt": c, "lr": jaxlr.loguniform(1e-3, 1e-1)}, 16,
+    s = jaxlr.sweeps.sample_space({"opt": c, "lr": jaxlr.loguniform(1e-3, 1e-1)}, 16,
                            key=jax.random.key(0))
     assert s["opt"].dtype == object and set(s["opt"]) == {"adam", "sgd"}
     with pytest.raises(ValueError, match="static"):
-        jax.jit(lambda k: jaxlr.sample_space({"opt": c}, 4, key=k))(jax.random.key(0))
+        jax.jit(lambda k: jaxlr.sweeps.sample_space({"opt": c}, 4, key=k))(jax.random.key(0))
 
 
 def test_grid_is_the_cartesian_product_in_order():
@@ -85,7 +85,7 @@ def test_quasi_random_designs_cover_the_space():
                                [[0.5, 1 / 3], [0.25, 2 / 3], [0.75, 1 / 9]])
     sp = {"a": jaxlr.uniform(0.0, 1.0), "b": jaxlr.uniform(0.0, 1.0)}
     for method in ("halton", "sobol"):
-        s = jaxlr.sample_space(sp, 64, key=jax.random.key(0), method=method)
+        s = jaxlr.sweeps.sample_space(sp, 64, key=jax.random.key(0), method=method)
         a, b = np.asarray(s["a"]), np.asarray(s["b"])
         # every cell of a 4x4 partition is hit (random sampling misses some far more often)
         cells = {(int(x * 4), int(y * 4)) for x, y in zip(a, b)}
@@ -102,10 +102,10 @@ def test_quasi_random_designs_cover_the_space():
     (lambda: jaxlr.choice([]), "empty"),
     (lambda: jaxlr.choice("adam"), "list"),
     (lambda: jaxlr.uniform(0.0, float("inf")), "finite"),
-    (lambda: jaxlr.sample_space({"lr": jaxlr.loguniform(1e-3, 1e-1)}, 0,
+    (lambda: jaxlr.sweeps.sample_space({"lr": jaxlr.loguniform(1e-3, 1e-1)}, 0,
                                 key=jax.random.key(0)), "num_trials=0"),
-    (lambda: jaxlr.sample_space({}, 4, key=jax.random.key(0)), "empty"),
-    (lambda: jaxlr.sample_space({"a": jaxlr.uniform(0, 1)}, 4, key=jax.random.key(0),
+    (lambda: jaxlr.sweeps.sample_space({}, 4, key=jax.random.key(0)), "empty"),
+    (lambda: jaxlr.sweeps.sample_space({"a": jaxlr.uniform(0, 1)}, 4, key=jax.random.key(0),
                                 method="lhs"), "method='lhs'"),
 ])
 def test_bad_input_is_a_clear_error(build, match):
@@ -114,7 +114,7 @@ def test_bad_input_is_a_clear_error(build, match):
 
 
 def test_space_from_config_accepts_every_form():
-    sp = jaxlr.space_from_config({
+    sp = jaxlr.sweeps.space_from_config({
         "learning_rate": "loguniform(1e-4, 1e-1)",
         "momentum": {"type": "uniform", "low": 0.8, "high": 0.99},
         "warmup_steps": {"int_uniform": [0, 50]},
@@ -127,9 +127,9 @@ def test_space_from_config_accepts_every_form():
     assert sp["weight_decay"].values == (0.0, 1e-4) and sp["factor"].values == (0.1, 0.5)
     assert sp["optimizer"] == "adamw" and sp["b1"] == 0.9 and sp["nested"].values == (1, 2)
     with pytest.raises(ValueError, match="unknown dimension type 'normal'"):
-        jaxlr.space_from_config({"x": {"normal": [0, 1]}})
+        jaxlr.sweeps.space_from_config({"x": {"normal": [0, 1]}})
     with pytest.raises(ValueError, match="positive bounds"):
-        jaxlr.space_from_config({"x": "loguniform(0, 1)"})
+        jaxlr.sweeps.space_from_config({"x": "loguniform(0, 1)"})
 
 
 # ---- bad config entries fail early, naming the entry and the expected form ------------------
@@ -160,7 +160,7 @@ def test_space_from_config_accepts_every_form():
 ])
 def test_space_from_config_bad_entries_name_the_entry(entry, error, parts):
     with pytest.raises(error) as info:
-        jaxlr.space_from_config({"x": entry})
+        jaxlr.sweeps.space_from_config({"x": entry})
     message = str(info.value)
     assert message.startswith("space_from_config:") and len(message) <= 2000
     for part in parts:
@@ -168,7 +168,7 @@ def test_space_from_config_bad_entries_name_the_entry(entry, error, parts):
 
 
 def test_space_from_config_plain_strings_stay_constants():
-    sp = jaxlr.space_from_config({"optimizer": "adamw", "note": "uniformly (hand-picked)",
+    sp = jaxlr.sweeps.space_from_config({"optimizer": "adamw", "note": "uniformly (hand-picked)",
                                   "call_like": "loguniformish(1, 2)"})
     assert sp == {"optimizer": "adamw", "note": "uniformly (hand-picked)",
                   "call_like": "loguniformish(1, 2)"}
@@ -181,11 +181,11 @@ def test_space_from_config_refuses_deep_or_huge_input():
     for config in ({"x": deep}, {"x": {"choice": deep}},
                    {"x": "choice(" + "[" * 60 + "1" + "]" * 60 + ")"}):
         with pytest.raises(ValueError, match="MAX_DEPTH = 32"):
-            jaxlr.space_from_config(config)
+            jaxlr.sweeps.space_from_config(config)
     with pytest.raises(ValueError, match="MAX_ITEMS"):
-        jaxlr.space_from_config({f"k{i}": 0.1 for i in range(100_001)})
+        jaxlr.sweeps.space_from_config({f"k{i}": 0.1 for i in range(100_001)})
     with pytest.raises(TypeError, match="names must be strings"):
-        jaxlr.space_from_config({1: 0.1})
+        jaxlr.sweeps.space_from_config({1: 0.1})
 
 
 def test_range_errors_do_not_leak_overflow():

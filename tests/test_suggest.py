@@ -102,7 +102,7 @@ def test_bad_arguments():
         suggest_lr(LRS, LRS[:3], "valley")
     with pytest.raises(ValueError, match="increasing"):
         suggest_lr(LRS[::-1], LRS, "valley")
-    assert jaxlr.suggest_lr is suggest_lr
+    assert jaxlr.finder.suggest_lr is suggest_lr
 
 
 def _drifting(lrs, steps, exponent, best_at_t=0.1, t_ref=100.0, seeds=2):

@@ -66,7 +66,7 @@ def result():
 
 
 def test_each_trial_equals_its_configuration_trained_alone(result):
-    fn = jax.jit(jaxlr.task_train_fn(TASK, steps=STEPS, batch_size=BS, optimizer="sgd"))
+    fn = jax.jit(jaxlr.sweeps.task_train_fn(TASK, steps=STEPS, batch_size=BS, optimizer="sgd"))
     for i in range(len(result)):
         cfg = result.config(i)
         alone = fn({"learning_rate": jnp.float32(cfg["learning_rate"])}, jax.random.key(0))
@@ -293,8 +293,8 @@ def test_sharded_equals_single_device_on_8_virtual_devices():
 
 def test_plateau_factor_is_sweepable_data():
     def optimizer(hp, lr):
-        ctrl = jaxlr.reduce_on_plateau(factor=hp["factor"], patience=0)
-        return optax.chain(jaxlr.sgd(lr), jaxlr.plateau_transform(ctrl))
+        ctrl = jaxlr.controllers.reduce_on_plateau(factor=hp["factor"], patience=0)
+        return optax.chain(jaxlr.sgd(lr), jaxlr.controllers.plateau_transform(ctrl))
 
     g = jaxlr.grid({"learning_rate": [0.05], "factor": [0.1, 0.5, 1.0]})
     r = jaxlr.sweep_task(TASK, space=g, key=jax.random.key(0), steps=STEPS, batch_size=BS,

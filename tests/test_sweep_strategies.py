@@ -42,7 +42,7 @@ def test_successive_halving_rungs_and_continuation():
     winner = rungs[-1]["trials"][0]
     assert r.best_index == winner and r.metrics["steps_trained"][winner] == 18
     # the winner was trained 3 + 15 steps in two programs: same as 18 steps straight
-    fn = jax.jit(jaxlr.task_train_fn(TASK, steps=18, batch_size=4, optimizer="sgd"))
+    fn = jax.jit(jaxlr.sweeps.task_train_fn(TASK, steps=18, batch_size=4, optimizer="sgd"))
     alone = fn({"learning_rate": jnp.float32(r.config(winner)["learning_rate"])},
                jax.random.key(0))
     np.testing.assert_allclose(r.metrics["valid_loss"][winner], alone["valid_loss"], rtol=1e-5)

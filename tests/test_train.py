@@ -139,7 +139,7 @@ def test_model_state_and_key_conventions():
 
 def test_plateau_scale_in_state_multiplies_updates():
     opt = jaxlr.sgd(0.2)
-    ctrl = jaxlr.reduce_on_plateau(factor=0.5, patience=0)
+    ctrl = jaxlr.controllers.reduce_on_plateau(factor=0.5, patience=0)
     state = jaxlr.TrainState.create(_params(), opt, plateau=ctrl)
     state = state.replace(plateau=state.plateau._replace(scale=jnp.float32(0.25)))
     new, m = jaxlr.make_train_step(loss_fn, opt, donate=False)(state, _data())

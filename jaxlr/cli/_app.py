@@ -21,12 +21,17 @@ entry point runs as ``python -m jaxlr``.
 
 from __future__ import annotations
 
+import math
+
 import re
 import sys
 from pathlib import Path
 from typing import Any, Optional
 
+import jaxlr
+from jaxlr import tasks
 from jaxlr._utils._validation import MAX_DEPTH, shorten
+from jaxlr.cli._compare import compare_schedules
 from jaxlr.cli._common import (CACHE_DIR_ENV, CACHE_ENV, DEBUG_ENV, OPTIMIZERS, CliError,
                                    Status, cache_enabled_by_env, check_count, debug_enabled,
                                    dumps, enable_compilation_cache, fmt, load_task, one_line,
@@ -50,6 +55,11 @@ Errors are one line on stderr: exit code 2 for bad input, 1 for anything else;
 Environment: {CACHE_ENV}=0 disables the persistent compilation cache, {CACHE_DIR_ENV}
 moves it (default ~/.cache/jaxlr/jax), {DEBUG_ENV}=1 shows tracebacks.
 """
+
+
+def _call(schedule, steps):
+    """A schedule's values at ``steps``."""
+    return schedule(steps)
 
 
 def _build_app():
@@ -170,8 +180,6 @@ a bare number is a constant rate. Put -- before a SPEC that starts with '-'
 
 def _schedule_impl(spec: str, steps: int, compare: list[str], at: Optional[str],
                    out: Optional[Path], log: bool, as_json: bool, quiet: bool) -> int:
-    import jaxlr
-    from jaxlr.schedules._config import _evaluate
 
     check_count(steps, "--steps")
     specs = [spec] + list(compare or [])
@@ -193,12 +201,11 @@ def _schedule_impl(spec: str, steps: int, compare: list[str], at: Optional[str],
     summaries, values = [], []
     for s in schedules:
         summaries.append(jaxlr.describe(s, steps))
-        values.append(np.asarray(_evaluate(s, jnp.asarray(points, jnp.int32))).tolist())
+        values.append(np.asarray(_call(s, jnp.asarray(points, jnp.int32))).tolist())
     plot_path = None
     if out is not None:
-        from jaxlr.plotting import plot_schedule
 
-        ax = plot_schedule(schedules, steps, labels=specs, log_scale=log)
+        ax = jaxlr.plotting.plot_schedule(schedules, steps, labels=specs, log_scale=log)
         plot_path = save_figure(ax, Path(out))
     if as_json:
         print(dumps({"steps": steps, "plot": plot_path, "schedules": [
@@ -248,68 +255,138 @@ _EPILOG_FIND = """
 Examples:
 
 \b
-  jaxlr find --out finder-out             # digits MLP, Adam, 32 rates x 3 seeds x 200 steps
-  jaxlr find --task diabetes --optimizer momentum --candidates 16 --seeds 2
+  jaxlr find --out finder-out             # digits MLP, Adam, constant rate, the task's
+                                          # horizon, a budget of 4 full runs
+  jaxlr find --schedule "warmup_cosine(1.0, 100, 2000)" --target-steps 2000
+  jaxlr find --task diabetes --optimizer momentum --budget 8 --seeds 2
+  jaxlr find --mode parallel --candidates 32 --seeds 3 --steps 200   # one-horizon finder
   jaxlr find --mode range --steps 300     # Smith's range test (one run, rising rate)
-  jaxlr find --target-steps 3000          # suggest a rate for a 3000-update run
   jaxlr find --task mytasks:make_task     # your own task: a function returning
                                           # (init, loss, data[, valid_data]) or a Task
 
-Writes OUT/finder.png (loss against learning rate) and OUT/finder.json, and prints the
-suggested rate and the (min, max) range for cyclic / one-cycle schedules.
+The default mode is jaxlr.find: a multi-fidelity search to the horizon of the run you plan
+(--target-steps, --schedule: its shape with peak 1), the same suggestion as
+jaxlr.find(task, optimizer=..., schedule=..., target_steps=..., budget=..., key=SEED).
+Writes OUT/finder.png and OUT/finder.json and prints the suggestion with its trust figures.
 """
 
 
-def _find_impl(task_name: str, optimizer: str, candidates: int, seeds: int, steps: int,
-               mode: str, min_lr: Optional[str], max_lr: Optional[str],
-               batch_size: Optional[int], seed: int, out: Path, as_json: bool,
-               quiet: bool, target_steps: Optional[int] = None) -> int:
-    import jaxlr
-
-    mode = mode.lower()
-    if mode not in ("parallel", "range"):
-        raise CliError(f"--mode must be 'parallel' or 'range'; got {mode!r}.")
-    check_count(candidates, "--candidates")
+def _find_inputs(task, mode, candidates, seeds, steps, min_lr, max_lr, batch_size,
+                 target_steps, budget, schedule):
+    if mode not in ("multi", "parallel", "range"):
+        raise CliError(f"--mode must be 'multi', 'parallel' or 'range'; got {mode!r}.")
+    check_count(candidates, "--candidates", minimum=3 if mode == "multi" else 1)
     check_count(seeds, "--seeds")
     check_count(steps, "--steps", minimum=10)
     check_count(batch_size, "--batch-size")
-    check_count(target_steps, "--target-steps")
-    if target_steps is not None and mode != "parallel":
-        raise CliError("--target-steps needs --mode parallel (the range test cannot "
-                       "extrapolate to a longer run); drop --target-steps or use "
-                       "--mode parallel.")
-    opt = optimizer_factory(optimizer)
+    check_count(target_steps, "--target-steps", minimum=16)
+    if mode != "multi":
+        for name, v in (("--budget", budget), ("--schedule", schedule)):
+            if v is not None:
+                raise CliError(f"{name} needs --mode multi (the default); drop {name} or "
+                               "the --mode option.")
+    if target_steps is not None and mode == "range":
+        raise CliError("--target-steps needs --mode multi or parallel (the range test cannot "
+                       "extrapolate to a longer run); drop --target-steps or --mode range.")
+    if mode == "multi" and steps is not None:
+        raise CliError("--steps is for --mode parallel / range; the multi-fidelity search "
+                       "chooses its horizons from --target-steps and --budget.")
     lo = parse_float(min_lr, "--min-lr") if min_lr is not None else (
-        1e-5 if mode == "parallel" else 1e-7)
+        1e-7 if mode == "range" else 1e-5)
     hi = parse_float(max_lr, "--max-lr") if max_lr is not None else 10.0
     if lo >= hi:
         raise CliError(f"--min-lr must be smaller than --max-lr; got --min-lr {lo:g} "
                        f"--max-lr {hi:g}.")
+    b = None
+    if budget is not None:
+        b = parse_float(budget, "--budget")
+        if not (b > 0 and math.isfinite(b)):
+            raise CliError(f"--budget must be a positive number of full runs; got {budget}.")
+    shape = parse_schedule(schedule, "--schedule") if schedule is not None else None
+    return lo, hi, b, shape
+
+
+def _run_finder(mode, args, kw, *, opt, lo, hi, candidates, seeds, steps, seed, target_steps,
+                budget, shape):
+    if mode == "multi":
+        extra = {k: v for k, v in (("num_lrs", candidates), ("num_seeds", seeds),
+                                   ("budget", budget), ("target_steps", target_steps))
+                 if v is not None}
+        return jaxlr.find(*args, **kw, **extra, optimizer=opt, schedule=shape, min_lr=lo,
+                          max_lr=hi, key=seed)
+    if mode == "parallel":
+        return jaxlr.parallel_lr_find(*args, **kw, min_lr=lo, max_lr=hi,
+                                      num_lrs=candidates or 32, num_seeds=seeds or 3,
+                                      num_steps=steps or 200, optimizer=opt, key=seed,
+                                      target_steps=target_steps)
+    return jaxlr.lr_find(*args, **kw, min_lr=lo, max_lr=hi, num_steps=steps or 200,
+                         optimizer=opt, key=seed)
+
+
+def _find_impl(task_name: str, optimizer: str, candidates: Optional[int], seeds: Optional[int],
+               steps: Optional[int], mode: str, min_lr: Optional[str], max_lr: Optional[str],
+               batch_size: Optional[int], seed: int, out: Path, as_json: bool,
+               quiet: bool, target_steps: Optional[int] = None, budget: Optional[str] = None,
+               schedule: Optional[str] = None) -> int:
+
+    mode = mode.lower()
+    lo, hi, b, shape = _find_inputs(task_name, mode, candidates, seeds, steps, min_lr, max_lr,
+                                    batch_size, target_steps, budget, schedule)
+    opt = optimizer_factory(optimizer)
     task = load_task(task_name, batch_size=batch_size)
     if batch_size is None and task.batch_size > task.num_train:
         raise CliError(f"the task has {task.num_train} examples, fewer than its batch size "
                        f"{task.batch_size}; pass --batch-size {task.num_train} or fewer.")
-    what = (f"parallel finder: {candidates} rates x {seeds} seeds x {steps} steps"
-            if mode == "parallel" else f"range test: {steps} steps")
+    if hasattr(task, "apply"):
+        args: tuple = (task,)
+        kw: dict[str, Any] = {}
+    else:
+        args = (task.init, task.loss, task.train)
+        kw = {"valid_data": task.valid, "batch_size": task.batch_size}
+        if mode == "multi" and target_steps is None:
+            target_steps = int(getattr(task, "steps", 500))
+    what = {"multi": "multi-fidelity search", "parallel": "parallel finder",
+            "range": "range test"}[mode]
     status = Status(1, f"{task.name} {what}", enabled=not (quiet or as_json))
     try:
-        if hasattr(task, "apply"):
-            args: tuple = (task,)
-            kw: dict[str, Any] = {}
-        else:
-            args = (task.init, task.loss, task.train)
-            kw = {"valid_data": task.valid, "batch_size": task.batch_size}
-        if mode == "parallel":
-            result = jaxlr.parallel_lr_find(*args, **kw, min_lr=lo, max_lr=hi,
-                                            num_lrs=candidates, num_seeds=seeds,
-                                            num_steps=steps, optimizer=opt, key=seed,
-                                            target_steps=target_steps)
-        else:
-            result = jaxlr.lr_find(*args, **kw, min_lr=lo, max_lr=hi, num_steps=steps,
-                                   optimizer=opt, key=seed)
+        result = _run_finder(mode, args, kw, opt=opt, lo=lo, hi=hi, candidates=candidates,
+                             seeds=seeds, steps=steps, seed=seed, target_steps=target_steps,
+                             budget=b, shape=shape)
         status.step("done")
     finally:
         status.close()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    json_path = out / "finder.json"
+    plot_path = save_figure(result.plot(), out / "finder.png")
+    if mode == "multi":
+        return _report_multi(result, task, optimizer, json_path, plot_path, as_json, quiet)
+    return _report_single(result, task, optimizer, mode, what, json_path, plot_path, as_json,
+                          quiet)
+
+
+def _report_multi(result, task, optimizer, json_path, plot_path, as_json, quiet) -> int:
+    payload = result.to_dict()
+    payload.update({"task": task.name, "optimizer": optimizer, "mode": "multi"})
+    json_path.write_text(dumps(payload))
+    ok = math.isfinite(result.suggestion)
+    summary = {"task": task.name, "optimizer": optimizer, "mode": "multi",
+               "suggestion": result.suggestion, "band_1pct": result.band_1pct,
+               "band_5pct": result.band_5pct, "stability_margin": result.stability_margin,
+               "horizon_fraction": result.horizon_fraction, "compute": result.compute,
+               "target_steps": result.target_steps, "message": result.message,
+               "plot": plot_path, "json": json_path}
+    if as_json:
+        print(dumps(summary))
+    elif not quiet:
+        print(f"task {task.name} | optimizer {optimizer}")
+        print(result.summary())
+        print(f"plot: {plot_path}\njson: {json_path}")
+    return 0 if ok else 1
+
+
+def _report_single(result, task, optimizer, mode, what, json_path, plot_path, as_json,
+                   quiet) -> int:
     import warnings
 
     with warnings.catch_warnings():
@@ -317,14 +394,10 @@ def _find_impl(task_name: str, optimizer: str, candidates: int, seeds: int, step
         suggestion = result.suggestion
         rng = result.suggest_range()
         rules = result.suggestions()
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    json_path = out / "finder.json"
     payload = result.to_dict()
     payload.update({"task": task.name, "optimizer": optimizer, "mode": mode,
                     "suggest_range": list(rng)})
     json_path.write_text(dumps(payload))
-    plot_path = save_figure(result.plot(), out / "finder.png")
     summary = {"task": task.name, "optimizer": optimizer, "mode": mode,
                "suggestion": suggestion, "default_rule": result.default_rule,
                "range": list(rng), "suggestions": rules, "message": result.message,
@@ -341,7 +414,7 @@ def _find_impl(task_name: str, optimizer: str, candidates: int, seeds: int, step
             print("rules: " + ", ".join(f"{k} {fmt(v, 3)}" for k, v in rules.items()))
             if mode == "parallel":
                 nd = int(result.diverged.any(axis=1).sum())
-                print(f"diverged: {nd} of {candidates} candidates")
+                print(f"diverged: {nd} of {result.lrs.shape[0]} candidates")
         print(f"plot: {plot_path}\njson: {json_path}")
     return 0 if not result.all_diverged else 1
 
@@ -350,11 +423,14 @@ def _find(
     task: str = _opt("digits-mlp", "--task", "-t", help="Built-in task (see 'jaxlr tasks') or "
                      "MODULE:FUNCTION returning (init, loss, data[, valid_data])."),
     optimizer: str = _opt("adam", "--optimizer", help=f"One of {', '.join(OPTIMIZERS)}."),
-    candidates: int = _opt(32, "--candidates", help="Candidate rates (parallel mode)."),
-    seeds: int = _opt(3, "--seeds", help="Seeds per candidate (parallel mode)."),
-    steps: int = _opt(200, "--steps", help="Updates per candidate run (or of the ramp)."),
-    mode: str = _opt("parallel", "--mode", help="'parallel' (vmapped candidates) or 'range' "
-                                                "(Smith's range test)."),
+    candidates: Optional[int] = _opt(None, "--candidates", help="Candidate rates (multi: of "
+                                     "the first rung, default 16; parallel: default 32)."),
+    seeds: Optional[int] = _opt(None, "--seeds", help="Seeds per candidate (multi: default 1; "
+                                "parallel: default 3)."),
+    steps: Optional[int] = _opt(None, "--steps", help="Updates per candidate run or of the "
+                                "ramp (parallel / range modes; default 200)."),
+    mode: str = _opt("multi", "--mode", help="'multi' (jaxlr.find, default), 'parallel' "
+                     "(one horizon) or 'range' (Smith's range test)."),
     min_lr: Optional[str] = _opt(None, "--min-lr", help="Smallest rate (default 1e-5; range "
                                                         "test 1e-7)."),
     max_lr: Optional[str] = _opt(None, "--max-lr", help="Largest rate (default 10)."),
@@ -364,12 +440,19 @@ def _find(
     as_json: bool = _opt(False, "--json", help="Print a JSON summary on stdout."),
     quiet: bool = _opt(False, "--quiet", "-q", help="Print nothing (still writes files)."),
     target_steps: Optional[int] = _opt(
-        None, "--target-steps", help="Length (updates) of the training run the rate is for: "
-        "the suggestion extrapolates the best rate to it (the 'horizon' rule; parallel mode)."),
+        None, "--target-steps", help="Length (updates) of the training run the rate is for "
+        "(multi: default the task's horizon; parallel: the 'horizon' rule)."),
+    budget: Optional[str] = _opt(None, "--budget", help="Compute in full-run equivalents "
+                                 "(multi mode; default 4)."),
+    schedule: Optional[str] = _opt(None, "--schedule", help="Schedule shape of the planned run "
+                                   "with peak 1, e.g. 'warmup_cosine(1.0, 100, 2000)' (multi "
+                                   "mode; default constant)."),
 ) -> int:
-    """Find a learning rate: parallel finder (default) or range test; plot + JSON."""
+    """Find a learning rate for your run (multi-fidelity search, default), or run the
+    one-horizon parallel finder or the range test; plot + JSON."""
     return _guard("find", _find_impl, task, optimizer, candidates, seeds, steps, mode, min_lr,
-                  max_lr, batch_size, seed, out, as_json, quiet, target_steps)
+                  max_lr, batch_size, seed, out, as_json, quiet, target_steps, budget,
+                  schedule)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -395,7 +478,6 @@ DEFAULT_COMPARE = ("0.5", "0.02", "multistep_decay(0.5, [300, 400], 0.1)")
 def _compare_impl(task_name: str, schedules: list[str], optimizer: str, steps: Optional[int],
                   seeds: int, seed: int, batch_size: Optional[int], out: Path, as_json: bool,
                   quiet: bool) -> int:
-    from jaxlr.cli._compare import compare_schedules
 
     optimizer = optimizer.lower()
     optimizer_factory(optimizer)  # validates the name
@@ -555,7 +637,6 @@ def _parse_config_text(kind: str, text: str) -> Any:
 
 def _sweep_impl(config: Path, out: Path, top: int, seed: Optional[int], as_json: bool,
                 quiet: bool) -> int:
-    import jaxlr
 
     cfg = _load_config(Path(config))
     if seed is not None:
@@ -640,7 +721,6 @@ Example:
 
 
 def _tasks_impl(as_json: bool) -> int:
-    from jaxlr import tasks
 
     rows = [tasks.get_task(n).summary() for n in tasks.list_tasks()]
     if as_json:

@@ -18,6 +18,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+import jaxlr
 from jaxlr._utils._validation import MAX_MESSAGE, shorten
 
 #: Environment variables the CLI reads (documented in ``jaxlr --help``).
@@ -83,7 +84,6 @@ def enable_compilation_cache(cache_dir: str | os.PathLike | None = None) -> Path
 # ----------------------------------------------------------------------------------------------
 
 def parse_schedule(spec: str, option: str = "SPEC") -> Any:
-    import jaxlr
 
     try:
         return jaxlr.parse(spec)
@@ -103,7 +103,6 @@ def parse_message(error: BaseException) -> str:
 
 def optimizer_factory(name: str) -> Callable[[Any], Any]:
     """``learning_rate -> optax.GradientTransformation`` for an optimizer name."""
-    import jaxlr
 
     name = name.lower()
     table: dict[str, Callable[[Any], Any]] = {
@@ -202,21 +201,20 @@ def load_task(name: str, *, batch_size: int | None = None) -> Any:
     ``loss(params, batch) -> scalar`` and ``data`` is a pytree of arrays with a leading example
     axis (e.g. ``(x, y)``).
     """
-    from jaxlr import tasks as tasks_mod
 
     if ":" not in name:
-        if name not in tasks_mod.list_tasks():
+        if name not in jaxlr.tasks.list_tasks():
             raise CliError(f"unknown task {shorten(name)}; the built-in tasks are "
-                           f"{', '.join(tasks_mod.list_tasks())}, or give your own as "
+                           f"{', '.join(jaxlr.tasks.list_tasks())}, or give your own as "
                            f"MODULE:FUNCTION.")
         kwargs = {"batch_size": batch_size} if batch_size else {}
-        return tasks_mod.get_task(name, **kwargs)
+        return jaxlr.tasks.get_task(name, **kwargs)
     fn = _import_target(name)
     try:
         out = fn()
     except (ValueError, TypeError) as e:
         raise CliError(f"user task {shorten(name)} raised: {_one_line(e)}") from None
-    if isinstance(out, tasks_mod.Task):
+    if isinstance(out, jaxlr.tasks.Task):
         return dataclasses.replace(out, batch_size=batch_size) if batch_size else out
     if not isinstance(out, (tuple, list)) or len(out) not in (3, 4) or not callable(
             out[0]) or not callable(out[1]):

@@ -13,9 +13,17 @@ from typing import Any, Sequence
 
 import numpy as np
 
+import jaxlr
+from jaxlr.cli._common import pyplot, save_figure
+
 # Distinct line styles and markers for schedules that overlap (see CompareResult.plot).
 _LINESTYLES = ("-", (0, (5, 2)), (0, (1, 1.2)), (0, (6, 2, 1, 2)), (0, (3, 1)), (0, (1, 3)))
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+
+
+def _call(schedule, steps):
+    """A schedule's values at ``steps``."""
+    return schedule(steps)
 
 
 def moving_average(x: np.ndarray, width: int) -> np.ndarray:
@@ -99,7 +107,6 @@ class CompareResult:
         Returns:
           The matplotlib ``Figure`` (also when saved).
         """
-        from jaxlr.cli._common import pyplot
 
         plt = pyplot()
         fig, (ax, ax_lr) = plt.subplots(2, 1, figsize=(8.5, 6), sharex=True,
@@ -134,8 +141,6 @@ class CompareResult:
         ax_lr.set_xlabel("step")
         ax_lr.grid(True, alpha=0.3)
         if path is not None:
-            from jaxlr.cli._common import save_figure
-
             save_figure(fig, Path(path))
         return fig
 
@@ -147,8 +152,6 @@ def compare_schedules(task: Any, schedules: Sequence[Any], labels: Sequence[str]
     import jax
     import jax.numpy as jnp
 
-    import jaxlr
-    from jaxlr.schedules._config import _evaluate
 
     if hasattr(task, "train") and hasattr(task, "valid") and not hasattr(task, "apply"):
         # A user task (init, loss, data[, valid]).
@@ -165,7 +168,7 @@ def compare_schedules(task: Any, schedules: Sequence[Any], labels: Sequence[str]
                              optimizer=optimizer, steps=int(steps),
                              batch_size=task.batch_size, key=jax.random.key(seed))
         curve = np.asarray(r.curves["train_loss"], np.float64)
-        lrs.append(np.asarray(_evaluate(sched, jnp.arange(int(steps), dtype=jnp.int32))))
+        lrs.append(np.asarray(_call(sched, jnp.arange(int(steps), dtype=jnp.int32))))
         losses.append(curve)
         st = curve_stats(curve)
         for k in ("valid_loss", "valid_accuracy"):

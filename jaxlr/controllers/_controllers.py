@@ -343,7 +343,7 @@ def reduce_on_plateau(
 
     Examples:
       >>> import jax.numpy as jnp, jaxlr
-      >>> ctrl = jaxlr.reduce_on_plateau(factor=0.5, patience=1)
+      >>> ctrl = jaxlr.controllers.reduce_on_plateau(factor=0.5, patience=1)
       >>> states = jaxlr.controllers.simulate(ctrl, jnp.array([3.0, 2.0, 2.0, 2.0, 2.0, 2.0]))
       >>> states.scale.tolist()
       [1.0, 1.0, 1.0, 0.5, 0.5, 0.25]
@@ -617,14 +617,14 @@ def simulate(controller: Controller, metrics: ArrayLike, state: Any = None) -> A
 
     Examples:
       >>> import jax.numpy as jnp, jaxlr
-      >>> s = jaxlr.controllers.simulate(jaxlr.reduce_on_plateau(patience=0), jnp.ones(3))
+      >>> s = jaxlr.controllers.simulate(jaxlr.controllers.reduce_on_plateau(patience=0), jnp.ones(3))
       >>> s.scale.tolist()
       [1.0, 0.10000000149011612, 0.010000000707805157]
     """
     if not isinstance(controller, Controller):
         fail("simulate", f"`controller` must be a jaxlr Controller; got "
                          f"{type(controller).__name__}.",
-             hint="Build one with jaxlr.reduce_on_plateau(...) or jaxlr.early_stopping(...).",
+             hint="Build one with jaxlr.controllers.reduce_on_plateau(...) or jaxlr.early_stopping(...).",
              error=TypeError)
     metrics = jnp.asarray(metrics)
     if metrics.ndim != 1:
@@ -665,8 +665,8 @@ def plateau_transform(controller: Controller) -> optax.GradientTransformationExt
 
     Examples:
       >>> import jax.numpy as jnp, optax, jaxlr
-      >>> ctrl = jaxlr.reduce_on_plateau(factor=0.5, patience=0)
-      >>> tx = optax.chain(optax.sgd(1.0), jaxlr.plateau_transform(ctrl))
+      >>> ctrl = jaxlr.controllers.reduce_on_plateau(factor=0.5, patience=0)
+      >>> tx = optax.chain(optax.sgd(1.0), jaxlr.controllers.plateau_transform(ctrl))
       >>> params = jnp.zeros(2)
       >>> state = tx.init(params)
       >>> upd, state = tx.update(jnp.ones(2), state, params, value=1.0)
@@ -676,7 +676,7 @@ def plateau_transform(controller: Controller) -> optax.GradientTransformationExt
     """
     if not isinstance(controller, Controller) or controller.kind != "plateau":
         got = controller.kind if isinstance(controller, Controller) else type(controller).__name__
-        fail("plateau_transform", f"`controller` must be built by jaxlr.reduce_on_plateau; got "
+        fail("plateau_transform", f"`controller` must be built by jaxlr.controllers.reduce_on_plateau; got "
                                   f"{got}.",
              hint="Early stopping ends training, it does not scale updates; pass it to fit().",
              error=TypeError)

@@ -39,6 +39,8 @@ Only local (POSIX) paths are supported.
 from __future__ import annotations
 
 import contextlib
+import gc
+import logging
 import errno as _errno
 import json
 import os
@@ -123,7 +125,12 @@ def _orbax_call():
             return
         previous(unraisable)
 
+    # the same in-flight reads, collected later, are logged by asyncio as "Task exception was
+    # never retrieved" (an orbax deserialisation task whose result nobody awaits any more)
+    quiet = _OrbaxTaskFilter()
+    asyncio_log = logging.getLogger("asyncio")
     sys.unraisablehook = hook
+    asyncio_log.addFilter(quiet)
     try:
         yield
     except BaseException:
@@ -138,10 +145,27 @@ def _orbax_call():
                 seen, last = len(dropped), now
             elif now - last >= 0.1 and now - start >= 0.3:
                 break
+        gc.collect()                   # the abandoned tasks are collected (and logged) now
         raise
     finally:
+        asyncio_log.removeFilter(quiet)
         if sys.unraisablehook is hook:
             sys.unraisablehook = previous
+
+
+class _OrbaxTaskFilter(logging.Filter):
+    """Drops asyncio's report of an abandoned orbax read or write task (see _orbax_call)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not str(record.msg).startswith("Task exception was never retrieved"):
+            return True
+        exc = record.exc_info[1] if record.exc_info else None
+        tb = exc.__traceback__ if exc is not None else None
+        while tb is not None:
+            if "orbax" in tb.tb_frame.f_code.co_filename:
+                return False
+            tb = tb.tb_next
+        return True
 
 
 # --------------------------------------------------------------------------- errors and words
@@ -554,7 +578,7 @@ class CheckpointManager:
     Examples:
       >>> import tempfile, jax.numpy as jnp, jaxlr
       >>> state = jaxlr.TrainState.create({"w": jnp.ones(2)}, jaxlr.adam(1e-3))
-      >>> with tempfile.TemporaryDirectory() as d, jaxlr.CheckpointManager(d) as m:
+      >>> with tempfile.TemporaryDirectory() as d, jaxlr.engine.CheckpointManager(d) as m:
       ...     m.save(state, 0)
       ...     restored, step = m.restore_latest(state)
       >>> step, restored.params["w"].tolist()

@@ -30,6 +30,7 @@ from jaxlr import controllers
 from jaxlr import optim as _opt
 from jaxlr import schedules as _schedules
 from jaxlr._utils._validation import check_choice, check_positive, check_steps, fail, shorten
+from jaxlr.engine import _checkpoint
 from jaxlr.engine._data import Data
 from jaxlr.engine._history import History
 from jaxlr.engine._keys import as_key
@@ -229,7 +230,8 @@ def _abstract(what: str, call: Callable[[], Any]) -> Any:
 def _prepare(loss_fn, optimizer, state, data, *, steps, epochs, batch_size, key, has_aux,
              valid_data, eval_fn, eval_every, chunk_size, progress, writer, plateau,
              early_stopping, divergence, monitor, time_budget, schedule_clock,
-             schedule_horizon, clock, checkpoint_dir, checkpoint_every, t_start) -> _Setup:
+             schedule_horizon, clock, checkpoint_dir, checkpoint_every, checkpoint_on_damaged,
+             t_start) -> _Setup:
     _check_scalars(steps=steps, epochs=epochs, chunk_size=chunk_size, eval_every=eval_every,
                    checkpoint_every=checkpoint_every, checkpoint_dir=checkpoint_dir,
                    time_budget=time_budget, schedule_clock=schedule_clock, clock=clock,
@@ -293,23 +295,33 @@ def _prepare(loss_fn, optimizer, state, data, *, steps, epochs, batch_size, key,
         _check_monitor(problem, plan, st, monitor if needs_monitor else "val_loss"
                        if problem.valid is not None else "loss", sample)
     manager, resumed_from = None, None
+    user_divergence = divergence is not None or (
+        isinstance(state, TrainState) and state.divergence is not None)
     if checkpoint_dir is not None:
-        from jaxlr.engine import _checkpoint  # noqa: PLC0415 - orbax is an optional extra
-
+        # a writable directory free of foreign content, checked before any work: a run is never
+        # trained to its end only to fail at the final save
+        checkpoint_dir = _checkpoint.check_directory(_FN, checkpoint_dir)
+        check_choice(_FN, "checkpoint_on_damaged", checkpoint_on_damaged, ("raise", "fallback"))
         manager = _checkpoint.CheckpointManager(checkpoint_dir)
-        latest = manager.latest_step()
-        if latest is not None:
-            st = manager.restore(st, latest)
-            resumed_from = int(st.step)
+        try:
+            # a checkpoint holds the state fit returns: without the user's divergence
+            # controller, not fit's default non-finite guard (re-attached fresh after a restore)
+            guard = None if user_divergence else st.divergence
+            target = st if user_divergence else st.replace(divergence=None)
+            st, step = manager.restore_latest(target, on_damaged=checkpoint_on_damaged)
+            if guard is not None:
+                st = st.replace(divergence=guard)
+        except BaseException:
+            manager.close()
+            raise
+        resumed_from = None if step is None else int(st.step)
     return _Setup(problem=problem, plan=plan, state=st, data=source, steps=steps,
                   epochs=epochs, eval_every=int(eval_every), chunk_size=int(chunk_size),
                   plateau=plateau, early_stopping=early_stopping, monitor=monitor,
                   needs_monitor=needs_monitor, time_budget=time_budget, horizon=horizon,
                   clock=clock, t_start=t_start, writer=writer, progress=progress,
                   manager=manager, checkpoint_every=checkpoint_every,
-                  resumed_from=resumed_from,
-                  user_divergence=divergence is not None or (
-                      isinstance(state, TrainState) and state.divergence is not None))
+                  resumed_from=resumed_from, user_divergence=user_divergence)
 
 
 # --------------------------------------------------------------------------------------------
@@ -465,7 +477,12 @@ class _Loop:
         step = int(self.state.step)
         if force or (s.checkpoint_every is not None and step % s.checkpoint_every == 0):
             if s.manager.latest_step() != step:
-                s.manager.save(self.state, step)
+                saved = self.state if s.user_divergence else self.state.replace(divergence=None)
+                try:
+                    s.manager.save(saved, step)
+                except OSError as e:
+                    e.state = self.state        # nothing computed is lost
+                    raise
 
     def after_chunk(self) -> bool:
         """Evaluation and checkpoint after a chunk; True to stop."""
@@ -665,7 +682,8 @@ def fit(loss_fn: Callable[..., Any] | None, optimizer: optax.GradientTransformat
         monitor: str = "val_loss", time_budget: float | None = None,
         schedule_clock: str = "step", schedule_horizon: int | None = None,
         clock: Callable[[], float] = time.monotonic, checkpoint_dir: str | None = None,
-        checkpoint_every: int | None = None) -> tuple[TrainState, History]:
+        checkpoint_every: int | None = None, checkpoint_on_damaged: str = "raise",
+        ) -> tuple[TrainState, History]:
     """Trains a model with the training kernel in scan-fused chunks; returns ``(state, history)``.
 
     Model (``state``): a :class:`TrainState` (continued), parameters (a pytree),
@@ -701,7 +719,7 @@ def fit(loss_fn: Callable[..., Any] | None, optimizer: optax.GradientTransformat
     ``val_<name>``.
 
     Control:
-      * ``plateau=jaxlr.reduce_on_plateau(...)`` is updated with ``monitor`` at each evaluation;
+      * ``plateau=jaxlr.controllers.reduce_on_plateau(...)`` is updated with ``monitor`` at each evaluation;
         its scale multiplies every update (and ``current_lr``); reductions go to
         ``History.reductions``.
       * ``early_stopping=jaxlr.early_stopping(...)`` stops training when it triggers and, with
@@ -720,10 +738,15 @@ def fit(loss_fn: Callable[..., Any] | None, optimizer: optax.GradientTransformat
         time is extrapolated from the previous chunk's speed; ``clock`` is injectable for
         deterministic tests.
 
-    Checkpoints: with ``checkpoint_dir``, the latest checkpoint there (if any) is restored
-    first, and the state is saved every ``checkpoint_every`` steps and at the end (orbax).
-    Resuming is bit-exact for in-memory data: 2N steps equal N steps, a restart (new process),
-    and N more. The early-stopping "best parameters" are not checkpointed.
+    Checkpoints: with ``checkpoint_dir`` (checked before any work: a writable directory holding
+    nothing but jaxlr checkpoints), the latest checkpoint there (if any) is restored first, and
+    the state is saved every ``checkpoint_every`` steps and at the end (orbax). Resuming is
+    bit-exact for in-memory data: 2N steps equal N steps, a restart (new process), and N more.
+    A damaged newest step raises :class:`jaxlr.engine.CheckpointError` naming the step and why;
+    ``checkpoint_on_damaged="fallback"`` resumes from the newest good step instead (with a
+    warning; damaged steps are never deleted). If a save fails (a full disk), the error names
+    the step and the directory and the state of the run is not lost: it is attached to the
+    error as ``error.state``. The early-stopping "best parameters" are not checkpointed.
 
     Args:
       loss_fn: the loss (see :mod:`jaxlr.engine`); ``None`` with a Task.
@@ -742,7 +765,7 @@ def fit(loss_fn: Callable[..., Any] | None, optimizer: optax.GradientTransformat
         each evaluation (e.g. a TensorBoard ``SummaryWriter`` wrapper); host side only.
       plateau, early_stopping, divergence, monitor, time_budget, schedule_clock,
         schedule_horizon, clock: see above.
-      checkpoint_dir, checkpoint_every: see above.
+      checkpoint_dir, checkpoint_every, checkpoint_on_damaged: see above.
 
     Returns:
       ``(state, history)``: the final :class:`TrainState` and a :class:`History`.
@@ -769,7 +792,7 @@ def fit(loss_fn: Callable[..., Any] | None, optimizer: optax.GradientTransformat
                      time_budget=time_budget, schedule_clock=schedule_clock,
                      schedule_horizon=schedule_horizon, clock=clock,
                      checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every,
-                     t_start=t_start)
+                     checkpoint_on_damaged=checkpoint_on_damaged, t_start=t_start)
     loop = _Loop(setup)
     try:
         if setup.problem.in_memory:

@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from jaxlr import plotting
+
 @dataclasses.dataclass
 class History:
     """What ``fit`` recorded (plain numpy arrays; JSON-exportable with :meth:`to_dict`).
@@ -60,9 +62,7 @@ class History:
         """Loss, validation metrics and learning rate against steps (see
         :func:`jaxlr.plotting.plot_history`); ``path=`` saves the figure (PNG/SVG/PDF) and
         closes it, e.g. ``history.plot(path="run/history.png")`` in a script."""
-        from jaxlr.plotting._train import plot_history  # noqa: PLC0415
-
-        return plot_history(self, path=path, **kwargs)
+        return plotting.plot_history(self, path=path, **kwargs)
 
     # -- display (never prints arrays) -------------------------------------------------------
 

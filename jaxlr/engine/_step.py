@@ -90,7 +90,7 @@ class TrainState:
             hyperparameters in the state).
           key: optional PRNG key for per-step randomness.
           model_state: optional non-trained variables (e.g. Flax ``batch_stats``).
-          plateau: optional reduce-on-plateau controller (``jaxlr.reduce_on_plateau``); its
+          plateau: optional reduce-on-plateau controller (``jaxlr.controllers.reduce_on_plateau``); its
             initial state is stored.
           early_stopping: optional early-stopping controller (``jaxlr.early_stopping``).
           divergence: optional divergence controller (``jaxlr.controllers.divergence``).

@@ -66,6 +66,10 @@ class LaneSpec(ByValue):
     monitor: str
     layout: population.Layout
     freeze: bool = True
+    #: ``(target_steps, num_steps)``: the schedule (shape or function) is the one of a
+    #: ``target_steps`` run compressed to ``num_steps`` updates (:func:`jaxlr.find`'s rungs);
+    #: ``None``: as given
+    stretch: tuple[int, int] | None = None
 
     def __jaxlr_value_key__(self) -> Any:
         return tuple(getattr(self, f.name) for f in dataclasses.fields(self))
@@ -92,13 +96,30 @@ def rate_of(spec: LaneSpec, peak: jax.Array, leaves: list[Any]) -> Any:
     if spec.rate == "constant":
         lr: Any = peak
     elif spec.rate == "shape":
-        lr = schedules.scale(combine(leaves, spec.schedule), peak)
+        lr = schedules.scale(_stretched(spec, combine(leaves, spec.schedule)), peak)
     else:
-        lr = combine(leaves, spec.schedule)(peak)
+        lr = _stretched(spec, combine(leaves, spec.schedule)(peak))
     if spec.warmup_steps:
         lr = schedules.warmup(lr if callable(lr) else schedules.constant(lr),
                               spec.warmup_steps)
     return lr
+
+
+def _stretched(spec: LaneSpec, schedule: Any) -> Any:
+    """``schedule`` of a ``target`` run compressed to ``num_steps`` updates: update ``t`` uses
+    ``schedule(t * target // num_steps)`` (integer arithmetic, exact while ``target *
+    num_steps < 2**31``; beyond, the product is formed in float32)."""
+    if spec.stretch is None or spec.stretch[0] == spec.stretch[1]:
+        return schedule
+    target, n = spec.stretch
+
+    def at(step):
+        step = jnp.asarray(step, jnp.int32)
+        if target * n < 2**31:
+            return schedule(step * target // n)
+        return schedule(jnp.floor(step.astype(jnp.float32) * (target / n)).astype(jnp.int32))
+
+    return at
 
 
 def seed_key(key: jax.Array, seed: jax.Array | int) -> jax.Array:

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from jaxlr import plotting
 from jaxlr.finder import _suggest
 from jaxlr._utils._validation import check_choice, check_positive, fail
 
@@ -387,9 +388,7 @@ class FinderResult:
     def plot(self, ax: Any = None, *, path: Any = None, **kwargs: Any) -> Any:
         """Loss against learning rate with the suggestion, the range and every rule marked
         (see :func:`jaxlr.plotting.plot_finder`); ``path=`` saves the figure (PNG/SVG/PDF)."""
-        from jaxlr.plotting._finder import plot_finder
-
-        return plot_finder(self, ax=ax, path=path, **kwargs)
+        return plotting.plot_finder(self, ax=ax, path=path, **kwargs)
 
     def _near_best_band(self) -> tuple[float, float] | None:
         """``(lowest, highest)`` candidate rate whose seed-mean horizon loss is within one

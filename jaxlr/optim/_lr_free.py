@@ -2,7 +2,7 @@ r"""Learning-rate-free optimizers from ``optax.contrib`` with their hyperparamet
 
 The comparators a learning-rate finder should be measured against: methods that estimate the
 step size themselves. Each builder keeps optax's argument names and positional order, builds the
-``optax.contrib`` optimizer through :func:`jaxlr.inject_hyperparams`, and so keeps every numeric
+``optax.contrib`` optimizer through :func:`jaxlr.optim.inject_hyperparams`, and so keeps every numeric
 argument optax lets be traced in the optimizer state as a float32 array: it can be swept under
 ``jax.vmap``, replaced with :func:`jaxlr.set_hyperparams` without recompiling, and read with
 :func:`jaxlr.hyperparams` / :func:`jaxlr.current_lr`. The updates are optax's own (same numbers).
@@ -38,7 +38,7 @@ trace them like any other value; :func:`jaxlr.set_hyperparams` on an existing st
 only the later updates' use of them.
 
 ``schedule_free_adamw`` of ``optax.contrib`` exists in optax 0.2.8 and jaxlr already wraps it
-(:func:`jaxlr.schedule_free_adamw`, built through :func:`jaxlr.inject_hyperparams`, equal to
+(:func:`jaxlr.schedule_free_adamw`, built through :func:`jaxlr.optim.inject_hyperparams`, equal to
 optax's update for update with a constant rate): :data:`LR_FREE` names that one instead of a
 second wrapper with the same numbers.
 
@@ -146,7 +146,7 @@ def prodigy(
 
     Examples:
       >>> import jax.numpy as jnp, jaxlr
-      >>> opt = jaxlr.prodigy()
+      >>> opt = jaxlr.optim.prodigy()
       >>> params = jnp.ones(3)
       >>> state = opt.init(params)
       >>> u, state = opt.update(jnp.ones(3), state, params)
@@ -210,7 +210,7 @@ def dadapt_adamw(
 
     Examples:
       >>> import jax.numpy as jnp, jaxlr
-      >>> opt = jaxlr.dadapt_adamw(betas=(0.9, 0.99))
+      >>> opt = jaxlr.optim.dadapt_adamw(betas=(0.9, 0.99))
       >>> state = opt.init(jnp.ones(2))
       >>> float(jaxlr.hyperparams(state)["b2"])
       0.99...
@@ -272,7 +272,7 @@ def dog(
 
     Examples:
       >>> import jax.numpy as jnp, jaxlr
-      >>> opt = jaxlr.dog(init_step=("heuristic", 1e-4))
+      >>> opt = jaxlr.optim.dog(init_step=("heuristic", 1e-4))
       >>> state = opt.init(jnp.ones(2))
       >>> float(jaxlr.hyperparams(state)["init_step"])
       0.0001...
@@ -337,7 +337,7 @@ def dowg(
 
     Examples:
       >>> import jax.numpy as jnp, jaxlr
-      >>> opt = jaxlr.dowg()
+      >>> opt = jaxlr.optim.dowg()
       >>> params = jnp.ones(2)
       >>> state = opt.init(params)
       >>> u, state = opt.update(jnp.ones(2), state, params)
@@ -408,7 +408,7 @@ def mechanize(
 
     Examples:
       >>> import jax.numpy as jnp, jaxlr, optax
-      >>> opt = jaxlr.mechanize(optax.adam(1e-3))
+      >>> opt = jaxlr.optim.mechanize(optax.adam(1e-3))
       >>> params = jnp.ones(2)
       >>> state = opt.init(params)
       >>> u, state = opt.update(jnp.ones(2), state, params)
@@ -418,7 +418,7 @@ def mechanize(
     fn = "mechanize"
     if not isinstance(base_optimizer, optax.GradientTransformation):
         fail(fn, "`base_optimizer` must be an optax GradientTransformation; got "
-             f"base_optimizer={base_optimizer!r}.", hint="E.g. jaxlr.mechanize(optax.adam(1e-3)).",
+             f"base_optimizer={base_optimizer!r}.", hint="E.g. jaxlr.optim.mechanize(optax.adam(1e-3)).",
              error=TypeError)
     if isinstance(num_betas, bool) or not isinstance(num_betas, numbers.Integral):
         fail(fn, f"`num_betas` must be an int; got num_betas={num_betas!r}.", error=TypeError)

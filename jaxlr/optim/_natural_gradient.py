@@ -197,7 +197,7 @@ def fisher_vector_product(apply_fn: Callable[..., jax.Array],
       >>> import jax.numpy as jnp, jaxlr
       >>> apply = lambda w, x: x @ w                      # linear model, squared error
       >>> x = jnp.array([[1.0, 0.0], [0.0, 2.0]])
-      >>> v = jaxlr.fisher_vector_product(apply, "squared_error", jnp.zeros(2),
+      >>> v = jaxlr.optim.fisher_vector_product(apply, "squared_error", jnp.zeros(2),
       ...                                 (x, jnp.zeros(2)), jnp.ones(2))
       >>> v.tolist()                                      # (2 / N) X^T X v
       [1.0, 4.0]
@@ -341,7 +341,7 @@ def natural_gradient(
       >>> import jax.numpy as jnp, jaxlr
       >>> apply = lambda w, x: x @ w
       >>> x, y = jnp.array([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]]), jnp.array([1.0, 2.0, 3.0])
-      >>> opt = jaxlr.natural_gradient(1.0, apply, loss="squared_error", damping=0.0,
+      >>> opt = jaxlr.optim.natural_gradient(1.0, apply, loss="squared_error", damping=0.0,
       ...                              cg_iters=2)
       >>> w = jnp.zeros(2)
       >>> g = jax.grad(lambda w: jnp.mean((apply(w, x) - y) ** 2))(w)
@@ -496,7 +496,7 @@ def diagonal_natural_gradient(
     Examples:
       >>> import jax.numpy as jnp, jaxlr
       >>> apply = lambda w, x: x @ w
-      >>> opt = jaxlr.diagonal_natural_gradient(0.1, apply, loss="squared_error", decay=0.0,
+      >>> opt = jaxlr.optim.diagonal_natural_gradient(0.1, apply, loss="squared_error", decay=0.0,
       ...                                       damping=0.0)
       >>> x, y = jnp.array([[1.0], [2.0]]), jnp.array([0.0, 0.0])
       >>> w = jnp.ones(1)

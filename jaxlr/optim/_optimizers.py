@@ -9,8 +9,8 @@ hyperparameters, exactly as ``optax.inject_hyperparams`` does, so the update rul
 what differs is that
 
 * the values stay float32 in the state even when the parameters are bfloat16 (they are handed to
-  optax as weakly-typed scalars, so the arithmetic follows the parameter dtype exactly as a Python
-  float would, and nothing is rounded in the state);
+  optax in the parameters' dtype when all parameters share one, so the arithmetic is the one a
+  Python float hyperparameter gives, and nothing is rounded in the state);
 * a schedule that is a pytree (every jaxlr schedule) is stored *whole* in the state, leaves as
   arrays, so a schedule with other values but the same structure is a new value of the same
   compiled program;
@@ -135,15 +135,20 @@ def _as_state_value(value: Any) -> Any:
     return _state_leaf(value)
 
 
-def _weak(x: jax.Array) -> jax.Array:
-    """A float32 value as a weakly-typed scalar, so optax arithmetic follows the param dtype."""
-    from jax._src.lax.lax import _convert_element_type  # noqa: PLC0415
+def _compute_dtype(tree: Any) -> Any:
+    """The dtype optax arithmetic should use: the parameters' floating dtype when they share
+    one (bf16 parameters: bf16 arithmetic, exactly as a Python float hyperparameter gives),
+    else float32."""
+    dtypes = {jnp.result_type(x) for x in jax.tree_util.tree_leaves(tree)
+              if jnp.issubdtype(jnp.result_type(x), jnp.floating)}
+    return dtypes.pop() if len(dtypes) == 1 else _F32
 
-    x = jnp.asarray(x, _F32)
-    try:
-        return _convert_element_type(x, _F32, weak_type=True)
-    except Exception:  # pragma: no cover - private API changed: fall back to a strong float32
-        return x
+
+def _as_compute(x: jax.Array, dtype: Any) -> jax.Array:
+    """A float32 hyperparameter value as handed to optax: in the parameters' dtype (a Python
+    float meeting bf16 parameters is rounded to bf16 the same way)."""
+    return jnp.array(jnp.asarray(x, _F32), dtype=dtype)     # a copy: the optax state may
+    # keep it (schedule-free's b1), and a state must not alias its own hyperparameters
 
 
 def _evaluate(value: Any, step: jax.Array) -> jax.Array:
@@ -212,7 +217,7 @@ def inject_hyperparams(factory: Callable[..., optax.GradientTransformation],
     Examples:
       >>> import jax, jax.numpy as jnp, jaxlr
       >>> import optax
-      >>> opt = jaxlr.inject_hyperparams(optax.lion, {"learning_rate": 1e-3, "b1": 0.9})
+      >>> opt = jaxlr.optim.inject_hyperparams(optax.lion, {"learning_rate": 1e-3, "b1": 0.9})
       >>> state = opt.init(jnp.zeros(3))
       >>> float(jaxlr.current_lr(jaxlr.set_hyperparams(state, learning_rate=0.5)))
       0.5
@@ -250,7 +255,7 @@ class _HyperInit:
             hp = jax.lax.optimization_barrier(hp)
         count = jnp.zeros([], _I32)
         with jax.numpy_dtype_promotion("standard"):
-            inner = _build(self.factory, hp, count).init(params)
+            inner = _build(self.factory, hp, count, _compute_dtype(params)).init(params)
         return HyperState(count=count, hyperparams=hp, schedule_step=jnp.full([], -1, _I32),
                           inner_state=inner)
 
@@ -270,7 +275,8 @@ class _HyperUpdate:
 
     def __call__(self, updates, state, params=None, **extra_args):
         step = jnp.where(state.schedule_step >= 0, state.schedule_step, state.count)
-        tx = optax.with_extra_args_support(_build(self.factory, state.hyperparams, step))
+        tx = optax.with_extra_args_support(_build(self.factory, state.hyperparams, step,
+                                                  _compute_dtype(updates)))
         with jax.numpy_dtype_promotion("standard"):
             new_updates, inner = tx.update(updates, state.inner_state, params, **extra_args)
         # The optax state must keep its dtypes (scan carries, checkpoints); cast back if a
@@ -284,9 +290,9 @@ class _HyperUpdate:
         return new_updates, state._replace(count=count, inner_state=inner)
 
 
-def _build(factory, hp, step):
+def _build(factory, hp, step, dtype):
     with jax.numpy_dtype_promotion("standard"):
-        return factory(**{k: _weak(_evaluate(v, step)) for k, v in hp.items()})
+        return factory(**{k: _as_compute(_evaluate(v, step), dtype) for k, v in hp.items()})
 
 
 def _inject(fn: str, factory: Callable[..., optax.GradientTransformation],
@@ -320,7 +326,7 @@ def with_hyperparams(optimizer: Any, **new: Any) -> optax.GradientTransformation
     fn = "with_hyperparams"
     if not is_hyper_optimizer(optimizer):
         fail(fn, f"`optimizer` must be built by jaxlr (jaxlr.adam, jaxlr.sgd, ... or "
-             f"jaxlr.inject_hyperparams); got {type(optimizer).__name__}.",
+             f"jaxlr.optim.inject_hyperparams); got {type(optimizer).__name__}.",
              hint="For an optax optimizer pass its factory (e.g. optax.adam) instead.",
              error=TypeError)
     init = optimizer.init
@@ -694,7 +700,7 @@ def _hyper_states(fn: str, opt_state: Any) -> list[HyperState]:
     if not found:
         fail(fn, "`opt_state` contains no jaxlr optimizer state (HyperState); got a "
              f"{type(opt_state).__name__}.", hint="Build the optimizer with jaxlr.adam, "
-             "jaxlr.sgd, ... or wrap an optax factory with jaxlr.inject_hyperparams.",
+             "jaxlr.sgd, ... or wrap an optax factory with jaxlr.optim.inject_hyperparams.",
              error=TypeError)
     return found
 

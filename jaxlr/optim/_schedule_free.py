@@ -1,7 +1,7 @@
 r"""Schedule-free AdamW and SGD (Defazio et al. 2024) with hyperparameters as data.
 
 Thin wrappers of ``optax.contrib.schedule_free_adamw`` / ``schedule_free_sgd`` built through
-:func:`jaxlr.inject_hyperparams`: the learning rate (a number or any jaxlr schedule, e.g. a
+:func:`jaxlr.optim.inject_hyperparams`: the learning rate (a number or any jaxlr schedule, e.g. a
 warm-up), ``b1``, ``b2``, ``eps``, ``weight_decay`` and ``weight_lr_power`` live in the optimizer
 state as float32 arrays, so they can be swept under ``vmap``, replaced with
 :func:`jaxlr.set_hyperparams` without recompiling, and read with :func:`jaxlr.current_lr`.
@@ -27,6 +27,7 @@ import numpy as np
 import optax
 from jax.typing import ArrayLike
 
+from jaxlr import schedules
 from jaxlr.optim._optimizers import inject_hyperparams
 from jaxlr._utils._validation import check_steps, concrete, fail, shorten
 
@@ -63,8 +64,6 @@ def _learning_rate(fn: str, learning_rate: Any, warmup_steps: Any) -> Any:
     if warmup_steps is None:
         return learning_rate
     check_steps(fn, minimum=0, warmup_steps=warmup_steps)
-    from jaxlr.schedules import _builders as schedules  # noqa: PLC0415 - schedules import optimizers' peers
-
     base = learning_rate if callable(learning_rate) else schedules.constant(learning_rate)
     return schedules.warmup(base, warmup_steps)
 
@@ -122,7 +121,7 @@ def schedule_free_adamw(
       >>> state = opt.init(params)
       >>> u, state = opt.update(jnp.ones(2), state, params)
       >>> params = params + u
-      >>> jaxlr.eval_params(state, params).round(4).tolist()    # the averaged point x
+      >>> jaxlr.optim.eval_params(state, params).round(4).tolist()    # the averaged point x
       [0.9, 0.9]
     """
     fn = "schedule_free_adamw"
@@ -210,7 +209,7 @@ def eval_params(opt_state: Any, params: Any) -> Any:
     Examples:
       >>> import jax.numpy as jnp, jaxlr
       >>> state = jaxlr.adam(0.1).init(jnp.ones(2))
-      >>> jaxlr.eval_params(state, jnp.ones(2)).tolist()       # not schedule-free: unchanged
+      >>> jaxlr.optim.eval_params(state, jnp.ones(2)).tolist()       # not schedule-free: unchanged
       [1.0, 1.0]
     """
     opt_state = getattr(opt_state, "opt_state", opt_state) if not _is_sf(opt_state) else opt_state

@@ -10,7 +10,7 @@ import numpy as np
 
 from jaxlr.plotting._figure import finish, place_legend, pyplot, readable_name
 
-__all__ = ["plot_finder"]
+__all__ = ["plot_finder", "plot_find"]
 
 # One (colour, line style, marker) per rule, so that rules stay distinguishable when their
 # lines coincide; the markers are stacked at the top of the axes, one height per rule.
@@ -207,3 +207,66 @@ def _draw_suggestions(ax: Any, result: Any, rules: Sequence[str], on: str | None
                     textcoords="offset points", fontsize=7, color=colour, zorder=5)
         xs.append(r)
     return xs
+
+
+def plot_find(result: Any, ax: Any = None, *, title: str | None = None, path: Any = None) -> Any:
+    """Loss against learning rate for every rung of a :class:`jaxlr.finder.FindResult`.
+
+    One line per rung (its horizon in the legend; seed-mean loss, validation when measured),
+    diverged rates as red ``x`` at the top, the rates within 5 % and 1 % of the best at the
+    longest rung as two shaded spans, the suggestion as a solid black line and the stability
+    margin as a dotted red line at the nearest diverged rate (labelled with the factor).
+
+    Args:
+      result: a :class:`jaxlr.finder.FindResult`.
+      ax: matplotlib axes to draw into (default: a new figure).
+      title: axes title (default: the task, the rungs and the planned run).
+      path: save the figure to this file (PNG/SVG/PDF); a figure created here is then closed.
+
+    Returns:
+      The matplotlib axes.
+    """
+    owned = ax is None
+    if owned:
+        _, ax = pyplot().subplots(figsize=(8.5, 4.5), layout="constrained")
+    xs: list[float] = []
+    cmap = pyplot().get_cmap("viridis")
+    n = len(result.rungs)
+    for i, r in enumerate(result.rungs):
+        lrs = np.asarray(r.lrs, np.float64)
+        y = result.rung_losses(i)
+        ok = np.isfinite(y)
+        colour = cmap(0.15 + 0.7 * i / max(n - 1, 1))
+        ax.plot(lrs[ok], y[ok], "o-", ms=3.5, lw=1.4, color=colour,
+                label=f"rung {i}: {r.num_steps} steps ({r.num_steps / result.target_steps:.0%})")
+        if (~ok).any():
+            ax.plot(lrs[~ok], np.full((~ok).sum(), 1.0), "x", color="tab:red", ms=6,
+                    transform=ax.get_xaxis_transform(), clip_on=False,
+                    label="diverged" if i == 0 else None)
+        xs += list(lrs)
+    for band, alpha, name in ((result.band_5pct, 0.12, "5%"), (result.band_1pct, 0.25, "1%")):
+        if band is not None:
+            ax.axvspan(band[0], band[1], color="tab:blue", alpha=alpha,
+                       label=f"within {name} of the best (longest rung)")
+    if math.isfinite(result.suggestion):
+        ax.axvline(result.suggestion, color="black", lw=1.6,
+                   label=f"suggestion {result.suggestion:.3g}")
+        xs.append(result.suggestion)
+        if math.isfinite(result.stability_margin):
+            d = result.suggestion * result.stability_margin
+            ax.axvline(d, color="tab:red", lw=1.2, ls=":",
+                       label=f"nearest diverged rate (margin x{result.stability_margin:.2g})")
+    ax.set_xscale("log")
+    fin = np.asarray([x for x in xs if math.isfinite(x) and x > 0])
+    if fin.size:
+        ax.set_xlim(fin.min() / 1.6, fin.max() * 1.6)
+    ax.set_xlabel("learning rate (peak of the schedule)")
+    ax.set_ylabel("validation loss" if result.metric == "valid_loss" else "training loss")
+    r0 = result.rungs[0]
+    name = readable_name(getattr(r0, "task", "")) or "jaxlr.find"
+    ax.set_title(title if title is not None else (
+        f"{name}: {n} rungs x {result.num_seeds} seeds for a {result.target_steps}-step run, "
+        f"{result.compute:.1f} full runs"), fontsize=10)
+    ax.grid(True, which="major", alpha=0.25)
+    place_legend(ax, owned=owned)
+    return finish("plot_find", ax, ax.figure, path, owned=owned)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from jaxlr import schedules as schedules_lib
 from jaxlr._utils import _validation as validation
 from jaxlr.plotting._figure import finish, pyplot
 
@@ -44,8 +45,6 @@ def plot_schedule(schedules: Any, total_steps: int, *, ax: Any = None,
     import jax.numpy as jnp
     import numpy as np
 
-    from jaxlr.schedules._config import _evaluate
-    from jaxlr.schedules._base import as_schedule
 
     if isinstance(schedules, (list, tuple)):
         items = list(schedules)
@@ -53,7 +52,7 @@ def plot_schedule(schedules: Any, total_steps: int, *, ax: Any = None,
         items = [schedules]
     if not items:
         validation.fail("plot_schedule", "`schedules` is empty; pass a schedule or a list.")
-    items = [as_schedule("plot_schedule", f"schedules[{i}]", s) for i, s in enumerate(items)]
+    items = [schedules_lib.as_schedule("plot_schedule", f"schedules[{i}]", s) for i, s in enumerate(items)]
     validation.check_steps("plot_schedule", minimum=1, total_steps=total_steps)
     if labels is not None and len(labels) != len(items):
         validation.fail("plot_schedule", f"`labels` must have one entry per schedule "
@@ -63,7 +62,7 @@ def plot_schedule(schedules: Any, total_steps: int, *, ax: Any = None,
         _, ax = pyplot().subplots(figsize=(6, 3.5), layout="constrained")
     steps = jnp.arange(int(total_steps), dtype=jnp.int32)
     for i, s in enumerate(items):
-        values = np.asarray(_evaluate(s, steps))
+        values = np.asarray(s(steps))
         if labels is not None:
             label = labels[i]
         else:

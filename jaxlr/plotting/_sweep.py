@@ -6,6 +6,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from jaxlr._utils._validation import fail
 from jaxlr.plotting._figure import finish, pyplot, spans_decades
 
 __all__ = ["plot_pbt_schedule", "plot_sweep", "plot_sweep_curves", "plot_sweep_heatmap"]
@@ -164,7 +165,6 @@ def plot_sweep_heatmap(result: Any, x: str | None = None, y: str | None = None,
     names = _numeric_names(result)
     if x is None or y is None:
         if len(names) < 2:
-            from jaxlr._utils._validation import fail
             fail("plot_sweep_heatmap", f"needs two swept numeric hyperparameters; got {names}.")
         x, y = (x or names[0]), (y or [n for n in names if n != (x or names[0])][0])
     xs = np.asarray(result.hparams[x], np.float64)
@@ -236,7 +236,6 @@ def plot_sweep_curves(result: Any, curve: str = "train_loss", *, top: int | None
     """
     plt = _plt()
     if curve not in result.curves:
-        from jaxlr._utils._validation import fail
         fail("plot_sweep_curves", f"unknown curve {curve!r}; the curves are "
              f"{', '.join(sorted(result.curves)) or '(none)'}.")
     c = np.asarray(result.curves[curve], np.float64)
@@ -307,7 +306,6 @@ def plot_pbt_schedule(result: Any, *, ax: Any = None, path: Any = None):
     plt = _plt()
     info = result.extra.get("pbt")
     if info is None:
-        from jaxlr._utils._validation import fail
         fail("plot_pbt_schedule", "the result has no PBT data (strategy="
              f"{result.strategy!r}).", hint="Run sweep_task(..., strategy='pbt').")
     lrs = np.asarray(info["lr_history"], np.float64)

@@ -54,12 +54,14 @@ from jaxlr.schedules._builders import warmup as warmup
 from jaxlr.schedules._builders import warmup_cosine as warmup_cosine
 from jaxlr.schedules._builders import warmup_stable_decay as warmup_stable_decay
 from jaxlr.schedules._base import FunctionSchedule as FunctionSchedule
+from jaxlr.schedules._base import as_schedule as as_schedule
 from jaxlr.schedules._base import Schedule as Schedule
 from jaxlr.schedules._base import horizon as horizon
 from jaxlr.schedules._base import stack as stack
 
 __all__ = [
     "Schedule",
+    "as_schedule",
     "clip",
     "constant",
     "cosine_decay",

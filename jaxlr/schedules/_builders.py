@@ -1706,7 +1706,7 @@ def scale(schedule: Any, factor: ArrayLike) -> Scale:
 
     Examples:
       >>> import jaxlr
-      >>> float(jaxlr.scale(jaxlr.cosine_decay(1.0, 10), 3e-4)(0))
+      >>> float(jaxlr.schedules.scale(jaxlr.cosine_decay(1.0, 10), 3e-4)(0))
       0.0003
     """
     fn = "scale"
@@ -1751,7 +1751,7 @@ def clip(schedule: Any, min_value: ArrayLike | None = None,
 
     Examples:
       >>> import jaxlr
-      >>> s = jaxlr.clip(jaxlr.linear(1.0, 0.0, 10), min_value=0.2)
+      >>> s = jaxlr.schedules.clip(jaxlr.linear(1.0, 0.0, 10), min_value=0.2)
       >>> [round(float(s(t)), 2) for t in (0, 5, 10)]
       [1.0, 0.5, 0.2]
     """

@@ -33,7 +33,7 @@ import numpy as np
 
 from jaxlr._utils import _validation as validation
 from jaxlr.schedules._builders import BUILDERS
-from jaxlr.schedules._base import FunctionSchedule, Schedule
+from jaxlr.schedules._base import FunctionSchedule, Schedule, as_schedule, horizon
 
 # --------------------------------------------------------------------------------------------
 # Config dicts.
@@ -403,7 +403,6 @@ def describe(schedule: Any, total_steps: int) -> dict:
       >>> d["peak_value"], d["peak_step"], d["final_value"], d["auc"]
       (10.0, 2, 1.25, 50.0)
     """
-    from jaxlr.schedules._base import as_schedule, horizon
 
     schedule = as_schedule("describe", "schedule", schedule)
     validation.check_steps("describe", minimum=1, total_steps=total_steps)

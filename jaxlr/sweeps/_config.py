@@ -179,7 +179,7 @@ def check_sweep_config(config: Any, *, strategies: Sequence[str],
     """Checks a sweep config and returns it as ``sweep_task`` keyword arguments.
 
     Every key is checked for its kind and range before anything runs; ``space`` is built with
-    :func:`jaxlr.space_from_config`. The result holds ``task``, ``seed`` (when given), the
+    :func:`jaxlr.sweeps.space_from_config`. The result holds ``task``, ``seed`` (when given), the
     built ``space`` and the other keys that were present.
 
     Raises:

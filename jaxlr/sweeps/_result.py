@@ -11,6 +11,7 @@ from typing import Any, Callable, Mapping, Sequence
 import jax
 import numpy as np
 
+from jaxlr import plotting
 from jaxlr._utils._validation import check_choice, fail, shorten
 
 # ----------------------------------------------------------------------------------------------
@@ -288,9 +289,8 @@ class SweepResult:
         hyperparameter), ``"heatmap"`` (two hyperparameters), ``"curves"`` (per-step curves,
         best trials labelled), ``"pbt"``. ``path=`` saves the figure (PNG/SVG/PDF) and closes
         it; the Figure is returned either way."""
-        from jaxlr.plotting import _sweep as plot_sweep
-        fns = {"metric": plot_sweep.plot_sweep, "heatmap": plot_sweep.plot_sweep_heatmap,
-               "curves": plot_sweep.plot_sweep_curves, "pbt": plot_sweep.plot_pbt_schedule}
+        fns = {"metric": plotting.plot_sweep, "heatmap": plotting.plot_sweep_heatmap,
+               "curves": plotting.plot_sweep_curves, "pbt": plotting.plot_pbt_schedule}
         check_choice("SweepResult.plot", "kind", kind, tuple(fns))
         return fns[kind](self, path=path, **kwargs)
 

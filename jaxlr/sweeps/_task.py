@@ -46,7 +46,7 @@ def task_train_fn(task: Any, *, optimizer: Any = "adam", schedule: Any = None,
         ``(hparams, learning_rate) -> optax.GradientTransformation``. Transforms that accept
         extra arguments receive the batch loss as ``value=`` every step, so a plateau
         controller with a swept factor works: ``lambda hp, lr: optax.chain(jaxlr.adam(lr),
-        jaxlr.plateau_transform(jaxlr.reduce_on_plateau(factor=hp["factor"])))``.
+        jaxlr.controllers.plateau_transform(jaxlr.controllers.reduce_on_plateau(factor=hp["factor"])))``.
       schedule: ``None`` (constant ``learning_rate``), a function ``hparams -> schedule`` or a
         jaxlr schedule builder name (``"warmup_cosine"``; its arguments are filled from the
         hparams by name, ``peak_value``/``init_value`` from ``learning_rate`` and
@@ -197,7 +197,7 @@ def sweep_from_config(config: Mapping[str, Any], *, key: jax.Array | None = None
     """Runs :func:`sweep_task` from plain data (a parsed TOML/YAML file; used by the CLI).
 
     Keys: ``task`` (name, default ``"digits-mlp"``), ``space`` (see
-    :func:`jaxlr.space_from_config`), ``strategy``, ``num_trials``, ``optimizer``, ``schedule``
+    :func:`jaxlr.sweeps.space_from_config`), ``strategy``, ``num_trials``, ``optimizer``, ``schedule``
     (a jaxlr schedule builder name), ``steps``, ``batch_size``, ``metric``, ``mode``, ``folds``,
     ``seeds``, ``chunk_size``, ``grid_points``, ``seed`` (used when ``key`` is None) and
     ``options`` (strategy options). Every key's kind and range is checked before any work
