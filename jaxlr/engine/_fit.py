@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxlr import controllers
 from jaxlr import optim as _opt
@@ -227,11 +228,33 @@ def _abstract(what: str, call: Callable[[], Any]) -> Any:
              error=TypeError)
 
 
+def _data_parallel(mesh: Any, batch_size: int) -> tuple[NamedSharding, NamedSharding]:
+    """``(replicated, batch)`` shardings of a data-parallel ``fit`` on ``mesh``."""
+    if not isinstance(mesh, Mesh):
+        fail(_FN, f"`mesh` must be a jax.sharding.Mesh with a \"data\" axis; got "
+             f"mesh={shorten(mesh)}.", hint="e.g. mesh=jaxlr.population.make_mesh(trials=1, "
+             "data=len(jax.devices())).", error=TypeError)
+    if "data" not in mesh.axis_names:
+        fail(_FN, f"`mesh` has no \"data\" axis (axes {mesh.axis_names}): fit splits each "
+             "batch over it.", hint="Build it with jaxlr.population.make_mesh(trials=1, "
+             "data=n).")
+    other = {n: int(k) for n, k in mesh.shape.items() if n != "data" and k > 1}
+    if other:
+        fail(_FN, f"fit trains one run: its mesh may only be larger than 1 along \"data\"; got "
+             f"{other}.", hint="Use make_mesh(trials=1, data=n); populations (finders, sweeps) "
+             "use the \"trials\" axis.")
+    n = int(mesh.shape["data"])
+    if batch_size % n:
+        fail(_FN, f"batch_size={batch_size} must be divisible by the mesh's \"data\" axis ({n}) "
+             "to split each batch evenly.", hint=f"e.g. batch_size={max(n, batch_size // n * n)}.")
+    return NamedSharding(mesh, PartitionSpec()), NamedSharding(mesh, PartitionSpec("data"))
+
+
 def _prepare(loss_fn, optimizer, state, data, *, steps, epochs, batch_size, key, has_aux,
              valid_data, eval_fn, eval_every, chunk_size, progress, writer, plateau,
              early_stopping, divergence, monitor, time_budget, schedule_clock,
              schedule_horizon, clock, checkpoint_dir, checkpoint_every, checkpoint_on_damaged,
-             t_start) -> _Setup:
+             t_start, mesh=None) -> _Setup:
     _check_scalars(steps=steps, epochs=epochs, chunk_size=chunk_size, eval_every=eval_every,
                    checkpoint_every=checkpoint_every, checkpoint_dir=checkpoint_dir,
                    time_budget=time_budget, schedule_clock=schedule_clock, clock=clock,
@@ -290,6 +313,15 @@ def _prepare(loss_fn, optimizer, state, data, *, steps, epochs, batch_size, key,
                 time_clock=time_clock,
                 pregather=problem.in_memory and should_pregather(problem.train, chunk_size,
                                                                  problem.batch_size))
+    if mesh is not None:
+        # data parallel: state and examples replicated, each batch split over "data"; XLA's
+        # partitioner all-reduces the gradients
+        replicated, split = _data_parallel(mesh, problem.batch_size or 1)
+        plan = dataclasses.replace(plan, batch_sharding=split)
+        st = jax.device_put(st, replicated)
+        if source is not None:
+            source = Data(jax.device_put(source.arrays, replicated),
+                          jax.device_put(source.key, replicated))
     needs_monitor = plateau is not None or early_stopping is not None
     if needs_monitor or problem.valid is not None:
         _check_monitor(problem, plan, st, monitor if needs_monitor else "val_loss"
@@ -683,7 +715,7 @@ def fit(loss_fn: Callable[..., Any] | None, optimizer: optax.GradientTransformat
         schedule_clock: str = "step", schedule_horizon: int | None = None,
         clock: Callable[[], float] = time.monotonic, checkpoint_dir: str | None = None,
         checkpoint_every: int | None = None, checkpoint_on_damaged: str = "raise",
-        ) -> tuple[TrainState, History]:
+        mesh: Any = None) -> tuple[TrainState, History]:
     """Trains a model with the training kernel in scan-fused chunks; returns ``(state, history)``.
 
     Model (``state``): a :class:`TrainState` (continued), parameters (a pytree),
@@ -763,9 +795,15 @@ def fit(loss_fn: Callable[..., Any] | None, optimizer: optax.GradientTransformat
       progress: show a tqdm bar (only on a TTY or in a notebook).
       writer: ``writer(step, scalars)`` called with the chunk's mean train metrics and with
         each evaluation (e.g. a TensorBoard ``SummaryWriter`` wrapper); host side only.
-      plateau, early_stopping, divergence, monitor, time_budget, schedule_clock,
-        schedule_horizon, clock: see above.
+      plateau, early_stopping, divergence, monitor: controllers, see above.
+      time_budget, schedule_clock, schedule_horizon, clock: the time budget, see above.
       checkpoint_dir, checkpoint_every, checkpoint_on_damaged: see above.
+      mesh: data parallelism: a mesh with a ``"data"`` axis
+        (``jaxlr.population.make_mesh(trials=1, data=n)``); parameters, optimizer state and
+        in-memory examples are replicated, every batch is split over ``"data"`` (``batch_size``
+        divisible by its size) and XLA all-reduces the gradients. The result equals one
+        device's to float32 rounding (the sums are reduced in another order). ``None``
+        (default): one device.
 
     Returns:
       ``(state, history)``: the final :class:`TrainState` and a :class:`History`.
@@ -792,7 +830,7 @@ def fit(loss_fn: Callable[..., Any] | None, optimizer: optax.GradientTransformat
                      time_budget=time_budget, schedule_clock=schedule_clock,
                      schedule_horizon=schedule_horizon, clock=clock,
                      checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every,
-                     checkpoint_on_damaged=checkpoint_on_damaged, t_start=t_start)
+                     checkpoint_on_damaged=checkpoint_on_damaged, t_start=t_start, mesh=mesh)
     loop = _Loop(setup)
     try:
         if setup.problem.in_memory:

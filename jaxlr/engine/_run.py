@@ -66,6 +66,10 @@ class Plan(ByValue):
       monitor: the metric the controllers follow (``"val_<name>"`` or a train metric, then
         its mean over the evaluation block).
       time_clock: the schedules are evaluated at a clock-driven step (``fit``).
+      batch_sharding: a ``NamedSharding`` of one batch (its example axis over a mesh's
+        ``"data"`` axis: data parallelism through XLA's partitioner, gradients all-reduced);
+        ``None``: wherever the inputs are. Inside a population ``vmap`` with
+        ``spmd_axis_name="trials"`` the member axis goes over ``"trials"``.
     """
 
     model: Model
@@ -84,6 +88,7 @@ class Plan(ByValue):
     restore_best: bool = False
     monitor: str = "val_loss"
     time_clock: bool = False
+    batch_sharding: Any = None
 
     def __jaxlr_value_key__(self) -> Any:
         return tuple(getattr(self, f.name) for f in dataclasses.fields(self))
@@ -119,6 +124,9 @@ def _keep(plan: Plan, metrics: dict[str, jax.Array]) -> dict[str, jax.Array]:
 
 
 def _one(plan: Plan, state: TrainState, batch: Any) -> tuple[TrainState, dict[str, jax.Array]]:
+    if plan.batch_sharding is not None:
+        batch = jax.tree_util.tree_map(
+            lambda x: jax.lax.with_sharding_constraint(x, plan.batch_sharding), batch)
     return train_step(plan.model, plan.update, state, batch, freeze=plan.freeze,
                       extra_args=plan.extra_args)
 

@@ -299,7 +299,8 @@ class _Search:
             pregather=engine.should_pregather(prob.train, int(steps), prob.batch_size, s),
             plateau_update=None, early_stopping_update=None, monitor="val_loss",
             layout=population.layout(self.fn, c, chunk_size=chunk, mesh=self.mesh),
-            stretch=(self.target_steps, int(steps)))
+            stretch=(self.target_steps, int(steps)),
+            batch_sharding=population.batch_sharding(self.mesh, prob.batch_size, fn=self.fn))
         out = run_candidates(spec, lrs, self.sh)
         return FinderResult(
             method="parallel", lrs=np.asarray(lrs, np.float64), losses=out["losses"],

@@ -64,7 +64,7 @@ def check_common(fn: str, *, min_lr, max_lr, num_steps, smoothing, divergence_th
 def check_window(fn: str, smoothing: float, num_steps: int, fraction: float) -> None:
     if smoothing > 0:
         tau = 1.0 / (1.0 - float(smoothing))
-        if tau > fraction * num_steps:
+        if tau > fraction * num_steps * (1 + 1e-9):
             fail(fn, f"`smoothing={smoothing!r}` averages over about {tau:.0f} steps, too long "
                  f"for num_steps={num_steps} (at most {fraction:g} x num_steps).",
                  hint=f"Run more steps or lower smoothing (e.g. "
@@ -304,7 +304,8 @@ def parallel_lr_find(model: Any, loss_fn: Callable | None = None, data: Any = No
         plateau_update=None if plateau is None else plateau.update,
         early_stopping_update=None if early_stopping is None else early_stopping.update,
         monitor=monitor,
-        layout=population.layout(fn, c, chunk_size=chunk_size, mesh=mesh))
+        layout=population.layout(fn, c, chunk_size=chunk_size, mesh=mesh),
+        batch_sharding=population.batch_sharding(mesh, prob.batch_size, fn=fn))
     out = run_candidates(spec, cand, sh)
     e = spec.eval_every
     vsteps = (np.arange(1, steps // e + 1) * e) if (has_valid and e) else None

@@ -70,6 +70,8 @@ class LaneSpec(ByValue):
     #: ``target_steps`` run compressed to ``num_steps`` updates (:func:`jaxlr.find`'s rungs);
     #: ``None``: as given
     stretch: tuple[int, int] | None = None
+    #: every candidate's batch over the mesh's ``"data"`` axis (see ``engine.Plan``)
+    batch_sharding: Any = None
 
     def __jaxlr_value_key__(self) -> Any:
         return tuple(getattr(self, f.name) for f in dataclasses.fields(self))
@@ -146,7 +148,8 @@ def _one_run(spec: LaneSpec, peak, cand, seed, sh: Shared) -> dict[str, jax.Arra
                        num_steps=spec.num_steps, eval_every=spec.eval_every,
                        eval_at_end=spec.has_valid, freeze=spec.freeze,
                        pregather=spec.pregather, plateau_update=spec.plateau_update,
-                       early_stopping_update=spec.early_stopping_update, monitor=spec.monitor)
+                       early_stopping_update=spec.early_stopping_update, monitor=spec.monitor,
+                       batch_sharding=spec.batch_sharding)
     state, rec = engine.run(plan, state, engine.Data(sh.train, data_key), sh.valid)
     return _summary(spec, state, rec)
 
@@ -200,7 +203,7 @@ def run_candidates(spec: LaneSpec, peaks: np.ndarray, sh: Shared) -> dict[str, n
                               jnp.arange(len(peaks), dtype=jnp.int32)), lay)
     members, (sh,) = population.place(members, (sh,), lay)
     out = _program_jit(spec, members[0], members[1], sh)
-    return jax.tree_util.tree_map(np.asarray, population.unpad(out, lay))
+    return population.to_host(population.unpad(out, lay))
 
 
 _CHUNKS: dict[Any, int | None] = {}

@@ -10,6 +10,7 @@ from jaxlr.population._map import AXES as AXES
 from jaxlr.population._map import Layout as Layout
 from jaxlr.population._map import axis_size as axis_size
 from jaxlr.population._map import batch_sharding as batch_sharding
+from jaxlr.population._map import to_host as to_host
 from jaxlr.population._map import lanes as lanes
 from jaxlr.population._map import layout as layout
 from jaxlr.population._map import make_mesh as make_mesh
@@ -21,5 +22,5 @@ from jaxlr.population._map import resolve_mesh as resolve_mesh
 from jaxlr.population._map import tree_where as tree_where
 from jaxlr.population._map import unpad as unpad
 
-__all__ = ["AXES", "Layout", "axis_size", "batch_sharding", "lanes", "layout", "make_mesh", "pad", "place",
+__all__ = ["AXES", "Layout", "axis_size", "batch_sharding", "lanes", "layout", "make_mesh", "pad", "place", "to_host",
            "population_map", "population_size", "resolve_mesh", "tree_where", "unpad"]

@@ -27,6 +27,7 @@ from typing import Any, Callable, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxlr._utils._validation import check_steps, fail, shorten
@@ -167,20 +168,59 @@ def unpad(tree: Any, lay: Layout) -> Any:
     return jax.tree_util.tree_map(lambda x: x[: lay.size], tree)
 
 
+def _put(tree: Any, sharding: NamedSharding) -> Any:
+    """``tree`` on ``sharding``; across processes (``jax.distributed``) every process holds the
+    same host value and gives its addressable shards (``jax.make_array_from_callback``)."""
+    if jax.process_count() == 1 or sharding.is_fully_addressable:
+        return jax.device_put(tree, sharding)
+
+    def one(x):
+        if isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+            data = np.asarray(jax.random.key_data(x))
+            arr = jax.make_array_from_callback(
+                data.shape, NamedSharding(sharding.mesh, PartitionSpec(
+                    *sharding.spec, *([None] * (data.ndim - len(sharding.spec))))),
+                lambda idx: data[idx])
+            return jax.random.wrap_key_data(arr, impl=jax.random.key_impl(x))
+        host = np.asarray(x)
+        return jax.make_array_from_callback(host.shape, sharding, lambda idx: host[idx])
+
+    return jax.tree_util.tree_map(one, tree)
+
+
+def to_host(tree: Any) -> Any:
+    """Numpy copies of a program's outputs on every process (gathered across processes when
+    a mesh spans several: ``jax.experimental.multihost_utils.process_allgather``)."""
+    def one(x):
+        if isinstance(x, jax.Array) and not x.is_fully_addressable:
+            return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+        return np.asarray(x)
+
+    return jax.tree_util.tree_map(one, tree)
+
+
 def place(members: Any, shared: Any, lay: Layout) -> tuple[Any, Any]:
     """Puts members (sharded over ``"trials"``) and shared inputs (replicated) on the mesh."""
     if lay.mesh is None:
         return members, shared
     spec = PartitionSpec("trials") if axis_size(lay.mesh, "trials") > 1 else PartitionSpec()
-    members = jax.device_put(members, NamedSharding(lay.mesh, spec))
-    shared = jax.device_put(shared, NamedSharding(lay.mesh, PartitionSpec()))
+    members = _put(members, NamedSharding(lay.mesh, spec))
+    shared = _put(shared, NamedSharding(lay.mesh, PartitionSpec()))
     return members, shared
 
 
-def batch_sharding(mesh: Mesh | None) -> NamedSharding | None:
-    """The sharding of one member's batch (its example axis over ``"data"``), or ``None``."""
-    if axis_size(mesh, "data") <= 1:
+def batch_sharding(mesh: Mesh | None, batch_size: int | None = None, *,
+                   fn: str = "batch_sharding") -> NamedSharding | None:
+    """The sharding of one member's batch (its example axis over ``"data"``), or ``None``
+    when the mesh has no ``"data"`` axis larger than 1. With ``batch_size``: it must split
+    evenly (a ValueError naming ``fn`` otherwise)."""
+    n = axis_size(mesh, "data")
+    if n <= 1:
         return None
+    if batch_size is not None and batch_size % n:
+        fail(fn, f"batch_size={batch_size} must be divisible by the mesh's \"data\" axis "
+             f"({n}) to split each batch evenly.",
+             hint=f"e.g. batch_size={max(n, batch_size // n * n)}.")
     return NamedSharding(mesh, PartitionSpec("data"))
 
 

@@ -175,7 +175,7 @@ class Evaluator:
             members, shared = population.place(members, (k_in if common else None,
                                                          self.data), lay)
             out = _group_jit(g, members[0], shared[0] if common else members[1], shared[1])
-            out = jax.tree_util.tree_map(np.asarray, population.unpad(out, lay))
+            out = population.to_host(population.unpad(out, lay))
             m, c = split_output(self.fn_name, out)
             for k, v in m.items():
                 col = metrics.setdefault(k, np.full(n, np.nan, np.float64))

@@ -9,6 +9,8 @@ search. :func:`sweep_from_config` runs it from plain data (a TOML/YAML file).
 
 from __future__ import annotations
 
+import dataclasses
+
 from typing import Any, Callable, Mapping
 
 import jax
@@ -157,6 +159,9 @@ def sweep_task(task: Any, *, space: Any, key: Any, optimizer: Any = "adam",
              hint="Use cross-validation with grid/random/halton/sobol/optuna strategies.")
     key = engine.as_key("sweep_task", key)
     mesh = population.resolve_mesh("sweep_task", mesh, devices)
+    split = population.batch_sharding(mesh, spec.batch_size, fn="sweep_task")
+    if split is not None:           # each trial's batch over the mesh's "data" axis
+        spec = dataclasses.replace(spec, batch_sharding=split)
     if strategy in ("successive_halving", "pbt"):
         fn = successive_halving if strategy == "successive_halving" else pbt
         res = fn(spec, space, num_trials=num_trials, key=key, metric=metric, mode=mode,

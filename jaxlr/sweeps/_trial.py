@@ -133,10 +133,12 @@ class TaskSpec(ByValue):
     optimizer: Any = "adam"
     schedule: Any = None
     name: str = "task"
+    #: every trial's batch over the mesh's ``"data"`` axis (see ``engine.Plan``), or None
+    batch_sharding: Any = None
 
     def __jaxlr_value_key__(self) -> Any:
         return (self.model, self.batch_size, self.num_examples, self.steps, self.optimizer,
-                self.schedule, self.name)
+                self.schedule, self.name, self.batch_sharding)
 
     @property
     def data(self) -> tuple[Any, Any]:
@@ -190,7 +192,8 @@ class TaskSpec(ByValue):
         plan = engine.Plan(model=self.model, update=opt.update,
                            extra_args=engine.is_extra_args(opt), batch_size=bs,
                            num_examples=n, num_steps=int(num_steps), freeze=True,
-                           pregather=engine.should_pregather(self.train, num_steps, bs))
+                           pregather=engine.should_pregather(self.train, num_steps, bs),
+                           batch_sharding=self.batch_sharding)
         state, rec = engine.run(plan, state, engine.Data(self.train, state.key, index),
                                 None, start)
         return state, rec["train"]["loss"]
