@@ -1,40 +1,41 @@
-"""Evidence for the finders' suggestion rules: how close is each suggestion to the best rate?
+"""Evidence for ``jaxlr.find``: is its suggestion right for the run the user will train?
 
-For every (task, optimizer) case the script
+For every setting (task, optimizer, schedule, horizon ``T``) the script
 
-1. computes the *grid-optimal* learning rate for a full training horizon: ``--horizon``
-   updates (15x the finders' ``--steps``), ``--grid`` log-spaced rates, scored by the
-   validation loss at the horizon, averaged over ``--grid-keys`` independent grid searches of 3
-   seeds each (9 seeds by default; a rate with a diverged seed is excluded). Each grid search
-   is one long parallel run (``jaxlr.parallel_lr_find`` with ``lrs=grid``). The full run uses
-   a constant rate (``--schedule constant``) or warm-up + cosine decay (``--schedule cosine``:
-   5% linear warm-up, then cosine to 0; the rate searched is the peak);
-2. measures how reproducible that target is: each grid search of 3 seeds against the pooled
-   other ones ("replicate grid search" row: a 33-rate search 15x longer than the finders, the
-   most a rule could hope to agree with);
-3. for each seed, runs jaxlr's parallel finder (``--steps`` updates, 3 internal seeds, the
-   same schedule shape compressed to ``--steps``, ``target_steps=horizon``) and jaxlr's range
-   test, and applies every suggestion rule;
-4. runs torch-lr-finder's range test (``LRFinder.range_test`` + ``plot(suggest_lr=True)``: its
-   steepest-gradient point) on the same model (same initial weights for the MLPs), data, batch
-   size, optimizer and number of steps, on torch CPU;
-5. prints the ratio suggestion / optimum for every rule and case and the fraction of cases
-   within 2x, as one JSON line per case and a Markdown table.
+1. computes the truth, independently of any finder: a 31-rate log grid over ``[1e-5, 10]``
+   trained for the full ``T`` updates with the real schedule, on two disjoint seed sets
+   (``A``: ``key=1000``, ``B``: ``key=2000``, 2 seeds each; every run is the training kernel,
+   i.e. ``jaxlr.fit``), scored by the seed-mean validation loss at ``T``; a rate with a diverged
+   seed scores ``inf``. The pooled curve over A and B is the truth; the *replicate floor* is the
+   regret of A's optimum on B's curve and of B's on A's (what a second grid search achieves);
+2. runs every method with finder keys disjoint from the truth's (``0`` and ``1``):
+   ``jaxlr.find`` at budgets 1, 2, 4, 8 full runs; the one-horizon parallel finder's
+   ``horizon`` and ``best_final`` rules (32 rates x 3 seeds x 100 updates); the range test's
+   ``valley`` (fastai-style) and ``steepest`` rules (100 updates); torch-lr-finder's range test
+   (MLP tasks, when torch and torch-lr-finder are installed: ``pip install torch==2.13.0
+   torch-lr-finder``); and the LR-free optimizers of ``jaxlr.optim`` (prodigy, dadapt_adamw,
+   dog, dowg, mechanize, schedule_free_adamw) with their default settings and the same
+   schedule shape at peak 1 (schedule-free: its default rate, no schedule);
+3. trains every suggestion for the full run on the truth's seeds (the same keys, so the same
+   data order and initialisations as the grid) and reports, per method: within 2x of the grid
+   optimum, the median regret (excess final validation loss over the grid optimum's), the
+   fraction with regret <= 1 %, the fraction that diverges over the full run (any seed), and
+   the compute used in full-run equivalents.
 
-Besides "within 2x" the tables report the fraction of cases whose suggestion's full-horizon loss
-is within 1% of the optimum's and how flat each optimum is (grid rates within 1% of the best).
-``--held-out`` evaluates cases that were not used to choose the rules (other optimizer/task
-pairs).
+Rules and defaults of ``jaxlr.find`` were chosen on the design settings (``--design``); the
+held-out settings (default) were not looked at while choosing them.
 
-Run: ``python scripts/eval_finder.py --seeds 6`` (README table; add ``--schedule cosine`` for
-the scheduled runs, ``--steps 200 --horizon 1500`` for the longer-finder setting,
-``--held-out`` for the held-out cases); ``--quick`` while exploring.
+Run: ``python scripts/eval_finder.py --json eval.json`` (held-out settings, about 30 min on a
+2-core CPU), ``--design`` for the design settings, ``--settings NAME ...`` for a subset,
+``--no-torch`` to skip torch-lr-finder.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
+import io
 import json
 import math
 import os
@@ -47,52 +48,87 @@ import numpy as np
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import jax  # noqa: E402
+import optax  # noqa: E402
 
 import jaxlr  # noqa: E402
-from jaxlr.finder._suggest import horizon_extrapolation  # noqa: E402
-from jaxlr.tasks import get_task  # noqa: E402
 
-CASES = {
-    # name: (task, optimizer name, grid bounds)
-    "digits-mlp/adam": ("digits-mlp", "adam", (1e-4, 1.0)),
-    "digits-mlp/momentum": ("digits-mlp", "momentum", (1e-4, 3.0)),
-    "diabetes/adam": ("diabetes", "adam", (1e-4, 1.0)),
-    "teacher-student/adam": ("teacher-student", "adam", (1e-4, 1.0)),
-    "digits-cnn/adam": ("digits-cnn", "adam", (1e-4, 1.0)),
-    "teacher-student/momentum": ("teacher-student", "momentum", (1e-4, 3.0)),
-    "diabetes/momentum": ("diabetes", "momentum", (1e-5, 1.0)),
+GRID = np.geomspace(1e-5, 10.0, 31)
+TRUTH_KEYS = (1000, 2000)
+FINDER_KEYS = (0, 1)
+BUDGETS = (1.0, 2.0, 4.0, 8.0)
+
+
+def momentum(lr):
+    return jaxlr.momentum(lr, momentum=0.9)
+
+
+OPTIMIZERS = {"adam": jaxlr.adam, "momentum": momentum, "rmsprop": jaxlr.rmsprop,
+              "adamw": functools.partial(jaxlr.adamw, weight_decay=1e-4)}
+
+# name: (task, optimizer, schedule kind, T)
+SETTINGS = {
+    "digits-mlp/adam/cosine": ("digits-mlp", "adam", "cosine", 1000),
+    "diabetes/adam/constant": ("diabetes", "adam", "constant", 600),
+    "digits-mlp/momentum/cosine": ("digits-mlp", "momentum", "cosine", 1000),
+    "digits-mlp/rmsprop/constant": ("digits-mlp", "rmsprop", "constant", 1000),
+    "teacher-student/adam/constant": ("teacher-student", "adam", "constant", 1000),
+    "teacher-student/momentum/cosine": ("teacher-student", "momentum", "cosine", 1000),
+    "diabetes/momentum/cosine": ("diabetes", "momentum", "cosine", 600),
+    "digits-cnn/adam/cosine": ("digits-cnn", "adam", "cosine", 600),
+    "transformer-tiny/adamw/cosine": ("transformer-tiny", "adamw", "cosine", 400),
+    "transformer-tiny/adam/constant": ("transformer-tiny", "adam", "constant", 400),
 }
-# the cases the rules were designed on, and cases kept out of that design (--held-out)
-DEFAULT_CASES = ["digits-mlp/adam", "digits-mlp/momentum", "diabetes/adam",
-                 "teacher-student/adam"]
-HELD_OUT_CASES = ["teacher-student/momentum", "diabetes/momentum"]
+DESIGN = ["digits-mlp/adam/cosine", "diabetes/adam/constant"]
+HELD_OUT = [s for s in SETTINGS if s not in DESIGN]
 
 
 def shape(kind, steps):
-    """The schedule shape (peak 1) of a run of ``steps`` updates, or None for a constant rate."""
-    if kind == "constant":
-        return None
-    return jaxlr.warmup_cosine(1.0, max(steps // 20, 1), steps)
+    """The planned run's schedule shape with peak 1 (5 % warm-up + cosine), or None."""
+    return None if kind == "constant" else jaxlr.warmup_cosine(1.0, max(steps // 20, 1), steps)
 
 
-def jax_optimizer(name):
-    return jaxlr.adam if name == "adam" else functools.partial(jaxlr.momentum, momentum=0.9)
+def quiet(fn, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fn(*args, **kwargs)
 
 
-# ----------------------------------------------------------------------------- torch side
+def full_runs(task, opt, sched, T, lrs, key, optimizer_is_factory=True):
+    """Seed-mean validation loss at ``T`` of every rate (inf if a seed diverged), 2 seeds."""
+    r = quiet(jaxlr.parallel_lr_find, task, lrs=np.asarray(lrs), num_steps=T, num_seeds=2,
+              per_seed_init=True, optimizer=opt, schedule=sched, key=key)
+    div = np.asarray(r.diverged).any(axis=1) | ~np.isfinite(r.valid_losses).all(axis=1)
+    return np.where(div, np.inf, np.nan_to_num(r.valid_losses).mean(axis=1)), div
 
 
-def torch_model(task, params):
-    """The task's model in torch, with the same initial weights for the MLPs."""
+def truth(task, opt, sched, T):
+    curves = [full_runs(task, opt, sched, T, GRID, k)[0] for k in TRUTH_KEYS]
+    pooled = np.where(np.isfinite(curves[0]) & np.isfinite(curves[1]),
+                      (curves[0] + curves[1]) / 2, np.inf)
+    i = int(np.argmin(pooled))
+    floor = []
+    for a, b in ((0, 1), (1, 0)):
+        j = int(np.argmin(curves[a]))
+        floor.append({"ratio": float(GRID[j] / GRID[int(np.argmin(curves[b]))]),
+                      "regret": float((curves[b][j] - curves[b].min()) / curves[b].min())})
+    return {"lr": float(GRID[i]), "loss": float(pooled[i]), "curve": pooled.tolist(),
+            "at_edge": i in (0, len(GRID) - 1), "replicate": floor,
+            "within_1pct": [float(x) for x in GRID[pooled <= pooled[i] * 1.01]]}
+
+
+def torch_suggestion(task, opt_name, steps, seed):
+    """torch-lr-finder's range test + its suggestion (steepest gradient) on the same MLP."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
     import torch
     from torch import nn
+    from torch.utils.data import DataLoader, TensorDataset
+    from torch_lr_finder import LRFinder
 
-    if task.name == "digits-cnn":
-        model = nn.Sequential(
-            nn.Unflatten(1, (1, 8, 8)), nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.ReLU(), nn.Flatten(),
-            nn.Linear(32 * 4 * 4, 10))
-        return model
+    torch.manual_seed(seed)
+    params = task.init(jax.random.key(seed))
     layers = []
     for i, layer in enumerate(params):
         w = np.asarray(layer["w"])
@@ -100,42 +136,26 @@ def torch_model(task, params):
         with torch.no_grad():
             lin.weight.copy_(torch.from_numpy(w.T.copy()))
             lin.bias.copy_(torch.from_numpy(np.asarray(layer["b"]).copy()))
-        layers.append(lin)
-        if i < len(params) - 1:
-            layers.append(nn.ReLU())
+        layers += [lin, nn.ReLU()]
+    layers.pop()
     if task.kind == "regression":
         layers.append(nn.Flatten(0))
-    return nn.Sequential(*layers)
-
-
-def torch_suggestion(task, params, opt_name, steps, seed, min_lr=1e-7, max_lr=10.0):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import torch
-    from torch.utils.data import DataLoader, TensorDataset
-    from torch_lr_finder import LRFinder
-
-    torch.manual_seed(seed)
-    x, y = task.train
-    x = x.reshape(x.shape[0], -1)
-    xt = torch.from_numpy(np.ascontiguousarray(x))
+    model = nn.Sequential(*layers)
+    x, y = (np.asarray(a) for a in task.train)
+    xt = torch.from_numpy(np.ascontiguousarray(x.reshape(x.shape[0], -1)))
     yt = torch.from_numpy(y.astype(np.int64) if task.kind == "classification" else y)
     loader = DataLoader(TensorDataset(xt, yt), batch_size=task.batch_size, shuffle=True,
                         drop_last=True, generator=torch.Generator().manual_seed(seed))
-    model = torch_model(task, params)
-    if opt_name == "adam":
-        opt = torch.optim.Adam(model.parameters(), lr=min_lr)
+    if opt_name in ("adam", "adamw"):
+        opt = torch.optim.Adam(model.parameters(), lr=1e-7)
+    elif opt_name == "rmsprop":
+        opt = torch.optim.RMSprop(model.parameters(), lr=1e-7)
     else:
-        opt = torch.optim.SGD(model.parameters(), lr=min_lr, momentum=0.9)
-    crit = torch.nn.CrossEntropyLoss() if task.kind == "classification" else torch.nn.MSELoss()
+        opt = torch.optim.SGD(model.parameters(), lr=1e-7, momentum=0.9)
+    crit = nn.CrossEntropyLoss() if task.kind == "classification" else nn.MSELoss()
     finder = LRFinder(model, opt, crit, device="cpu")
-    import contextlib
-    import io
-
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        finder.range_test(loader, end_lr=max_lr, num_iter=steps)
+        finder.range_test(loader, end_lr=10.0, num_iter=steps)
         fig, ax = plt.subplots()
         try:
             _, lr = finder.plot(ax=ax, suggest_lr=True)
@@ -145,245 +165,168 @@ def torch_suggestion(task, params, opt_name, steps, seed, min_lr=1e-7, max_lr=10
     return float(lr)
 
 
-# ----------------------------------------------------------------------------- jax side
-
-
-def _scores(runs):
-    """Seed-mean validation loss at the horizon ("final") and lowest along the run ("best")
-    over the seeds of all ``runs``; a rate with any diverged seed scores inf."""
-    div = np.concatenate([r.diverged for r in runs], axis=1).any(axis=1)
-    vl = np.concatenate([r.valid_losses for r in runs], axis=1)
-    vc = np.concatenate([r.valid_curve for r in runs], axis=1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        final = np.where(div, np.inf, np.nanmean(vl, axis=1))
-        best = np.where(div, np.inf, np.nanmean(np.nanmin(vc, axis=2), axis=1))
-    return {"final": final, "best": best}
-
-
-def optimum(task, opt, bounds, horizon, grid, keys, schedule):
-    """Grid-optimal rates for ``horizon`` updates, pooled over ``keys`` grid searches of 3
-    seeds each, and each search's own optimum (its reproducibility).
-
-    Two targets: ``final`` scores each rate by the validation loss after the whole horizon;
-    ``best`` by the lowest validation loss seen at any of 15 evaluations along the run (what a
-    run with checkpoint selection / early stopping keeps).
-    """
-    lrs = np.exp(np.linspace(np.log(bounds[0]), np.log(bounds[1]), grid))
-    runs = []
-    for key in keys:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            runs.append(jaxlr.parallel_lr_find(
-                task, lrs=lrs, num_steps=horizon, num_seeds=3, per_seed_init=True, optimizer=opt,
-                key=key, smoothing=0.9, eval_every=horizon // 15,
-                schedule=shape(schedule, horizon)))
-    pooled = _scores(runs)
-    out = {}
-    for name, score in pooled.items():
-        i = int(np.argmin(score))
-        # each search against the pooled others (leave one out)
-        replicate, replicate_excess = [], []
-        for j in range(len(runs) if len(runs) > 1 else 0):
-            mine = _scores([runs[j]])[name]
-            rest = _scores([r for k, r in enumerate(runs) if k != j])[name]
-            a, b = int(np.argmin(mine)), int(np.argmin(rest))
-            replicate.append(float(lrs[a] / lrs[b]))
-            replicate_excess.append(float((rest[a] - rest[b]) / abs(rest[b])))
-        out[name] = {"lr": float(lrs[i]), "loss": float(score[i]),
-                     "at_grid_edge": i in (0, grid - 1), "lrs": lrs.tolist(),
-                     "curve": np.where(np.isfinite(score), score, 1e30).tolist(),
-                     "replicate_ratios": replicate, "replicate_excess": replicate_excess}
+def lr_free(task, T, kind):
+    """The LR-free comparators: (name, factory, rate, schedule)."""
+    s = shape(kind, T)
+    out = [("prodigy", jaxlr.optim.prodigy, 1.0, s), ("dadapt_adamw", jaxlr.optim.dadapt_adamw,
+                                                      1.0, s),
+           ("dog", jaxlr.optim.dog, 1.0, s), ("dowg", jaxlr.optim.dowg, 1.0, s),
+           ("mechanize", lambda lr: jaxlr.optim.mechanize(optax.adam(1.0), learning_rate=lr),
+            1.0, s),
+           ("schedule_free_adamw", jaxlr.schedule_free_adamw, 0.0025, None)]
     return out
 
 
-def regret(info, lr):
-    """Relative excess of the full-horizon loss at ``lr`` over the optimum's (log-rate
-    interpolation on the grid; outside the grid: the edge value). ``inf`` when ``lr`` is at or
-    next to a grid rate that diverged in one of the long runs (the suggestion is not safe for
-    the full run)."""
-    if not math.isfinite(lr):
-        return math.inf
-    x = np.log(np.asarray(info["lrs"]))
-    y = np.asarray(info["curve"])
-    z = min(max(math.log(lr), x[0]), x[-1])
-    i = int(np.clip(np.searchsorted(x, z), 1, len(x) - 1))
-    if max(y[i - 1], y[i]) >= 1e29:       # a diverged neighbour (stored as 1e30)
-        return math.inf
-    v = float(np.interp(z, x, y))
-    return (v - info["loss"]) / abs(info["loss"])
+def suggestions(task, name, opt, opt_name, kind, T, key, use_torch):
+    """``{method: (suggested rate, compute in full runs, seconds)}`` for one finder key."""
+    out = {}
+    sched = shape(kind, T)
+    for b in BUDGETS:
+        t0 = time.time()
+        r = quiet(jaxlr.find, task, optimizer=opt, schedule=sched, target_steps=T, budget=b,
+                  key=key)
+        out[f"find/budget={b:g}"] = (r.suggestion, r.compute, time.time() - t0)
+    t0 = time.time()
+    short = shape(kind, 100)
+    par = quiet(jaxlr.parallel_lr_find, task, optimizer=opt, num_steps=100, num_seeds=3,
+                per_seed_init=True, key=key, num_lrs=32, target_steps=T, schedule=short)
+    dt = time.time() - t0
+    c = 32 * 3 * 100 / T
+    out["parallel/horizon"] = (par.suggestion, c, dt)
+    out["parallel/best_final"] = (quiet(par.suggest, "best_final"), c, dt)
+    t0 = time.time()
+    rng = quiet(jaxlr.lr_find, task, optimizer=opt, num_steps=100, key=key)
+    dt = time.time() - t0
+    out["range/valley"] = (quiet(rng.suggest, "valley"), 100 / T, dt)
+    out["range/steepest"] = (quiet(rng.suggest, "steepest"), 100 / T, dt)
+    if use_torch and task.name in ("digits-mlp", "diabetes", "teacher-student"):
+        t0 = time.time()
+        out["torch-lr-finder"] = (torch_suggestion(task, opt_name, 100, key), 100 / T,
+                                  time.time() - t0)
+    return out
 
 
-def within_2x(ratios):
-    """Mask of the finite ratios suggestion / optimum within a factor 2."""
-    ratios = np.asarray(ratios, np.float64)
-    fin = np.isfinite(ratios)
-    return fin & (np.abs(np.log2(np.where(fin, ratios, 1e9))) <= 1.0)
+def evaluate(name, use_torch):
+    task_name, opt_name, kind, T = SETTINGS[name]
+    task = jaxlr.tasks.get_task(task_name)
+    opt = OPTIMIZERS[opt_name]
+    sched = shape(kind, T)
+    t0 = time.time()
+    tr = truth(task, opt, sched, T)
+    row = {"setting": name, "T": T, "truth": tr, "truth_s": time.time() - t0, "methods": {}}
+    per_key = {k: suggestions(task, name, opt, opt_name, kind, T, k, use_torch)
+               for k in FINDER_KEYS}
+    lrs = sorted({v[0] for s in per_key.values() for v in s.values() if math.isfinite(v[0])
+                  and v[0] > 0})
+    losses = {}
+    if lrs:
+        cs = [full_runs(task, opt, sched, T, lrs, k) for k in TRUTH_KEYS]
+        for i, lr in enumerate(lrs):
+            bad = cs[0][1][i] or cs[1][1][i]
+            losses[lr] = (math.inf if bad else float((cs[0][0][i] + cs[1][0][i]) / 2), bad)
+    for k, s in per_key.items():
+        for m, (lr, compute, dt) in s.items():
+            loss, bad = losses.get(lr, (math.inf, True))
+            row["methods"].setdefault(m, []).append(
+                {"key": k, "lr": lr, "ratio": lr / tr["lr"] if math.isfinite(lr) else math.nan,
+                 "regret": (loss - tr["loss"]) / tr["loss"], "diverged": bool(bad),
+                 "compute": compute, "seconds": dt})
+    for m, factory, rate, s in lr_free(task, T, kind):
+        t0 = time.time()
+        cs = [quiet(full_runs, task, factory, s, T, [rate], k) for k in TRUTH_KEYS]
+        bad = bool(cs[0][1][0] or cs[1][1][0])
+        loss = math.inf if bad else float((cs[0][0][0] + cs[1][0][0]) / 2)
+        row["methods"][f"lr-free/{m}"] = [{"key": None, "lr": math.nan, "ratio": math.nan,
+                                           "regret": (loss - tr["loss"]) / tr["loss"],
+                                           "diverged": bad, "compute": 1.0,
+                                           "seconds": time.time() - t0}]
+    return row
 
 
-def _flat(info, tol=0.01):
-    """The grid rates within ``tol`` (relative) of the optimum's loss: 'lo..hi (n rates)'."""
-    lrs, y = np.asarray(info["lrs"]), np.asarray(info["curve"])
-    near = lrs[y <= info["loss"] + tol * abs(info["loss"])]
-    return f"{near.min():.2g}..{near.max():.2g} ({near.size} of {lrs.size} rates)"
+def table(rows):
+    methods = sorted({m for r in rows for m in r["methods"]},
+                     key=lambda m: (not m.startswith("find"), m))
+    lines = ["| method | within 2x | median regret | regret <= 1 % | diverges over the run | "
+             "compute (full runs) | n |", "|---|---|---|---|---|---|---|"]
+    for m in methods:
+        es = [e for r in rows for e in r["methods"].get(m, [])]
+        reg = np.array([e["regret"] for e in es])
+        ratio = np.array([e["ratio"] for e in es])
+        w2 = (np.abs(np.log2(np.where(np.isfinite(ratio), ratio, 1e9))) <= 1).mean()
+        w2s = "-" if m.startswith("lr-free") else f"{w2:.0%}"
+        med = float(np.median(reg))
+        lines.append(f"| {m} | {w2s} | {med:.1%} | {np.mean(reg <= 0.01):.0%} | "
+                     f"{np.mean([e['diverged'] for e in es]):.0%} | "
+                     f"{np.mean([e['compute'] for e in es]):.2f} | {len(es)} |")
+    fl = [f for r in rows for f in r["truth"]["replicate"]]
+    reg = np.array([f["regret"] for f in fl])
+    ratio = np.array([f["ratio"] for f in fl])
+    lines.append(f"| replicate grid search (floor) | {(np.abs(np.log2(ratio)) <= 1).mean():.0%}"
+                 f" | {np.median(reg):.1%} | {np.mean(reg <= 0.01):.0%} | 0% | 31 x 2 seeds | "
+                 f"{len(fl)} |")
+    return "\n".join(lines)
 
 
-def _unguarded_steepest(rng):
-    """The range test's steepest point over the whole curve (no main-descent guard)."""
-    from jaxlr.finder._suggest import finite_prefix
-
-    x, y = rng.curve()
-    s0 = max(rng.num_steps // 10, rng.lag_steps)
-    n = finite_prefix(x, y)
-    stop = n if n < len(y) else n - 5
-    xs, ys = x[s0:stop], y[s0:stop]
-    return float(xs[int(np.argmin(np.gradient(ys, np.log(xs))))])
+def lr_free_wins(rows, method):
+    """Fraction of settings where ``method`` (median over keys) beats every LR-free optimizer."""
+    wins = []
+    for r in rows:
+        ours = np.median([e["regret"] for e in r["methods"][method]])
+        free = [r["methods"][m][0]["regret"] for m in r["methods"] if m.startswith("lr-free")]
+        wins.append(all(ours < f for f in free))
+    return float(np.mean(wins))
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="2 seeds, coarser grid, shorter")
-    ap.add_argument("--cases", nargs="*", default=None, choices=sorted(CASES))
-    ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--first-seed", type=int, default=0,
-                    help="finder seeds first..first+seeds-1 (e.g. 3 for a held-out set)")
-    ap.add_argument("--steps", type=int, default=100, help="finder updates")
-    ap.add_argument("--horizon", type=int, default=None, help="full run (default 15x steps)")
-    ap.add_argument("--grid", type=int, default=33)
-    ap.add_argument("--grid-keys", type=int, default=3,
-                    help="independent grid searches of 3 seeds each, pooled for the target")
-    ap.add_argument("--schedule", default="constant", choices=["constant", "cosine"],
-                    help="the full run's schedule (the finders use the same shape)")
-    ap.add_argument("--held-out", action="store_true",
-                    help="the cases not used to design the rules")
+    ap.add_argument("--settings", nargs="*", default=None, choices=sorted(SETTINGS))
+    ap.add_argument("--design", action="store_true", help="the design settings")
     ap.add_argument("--no-torch", action="store_true")
-    ap.add_argument("--json", default=None, help="write all rows to this file")
+    ap.add_argument("--json", default=None, help="append rows to this JSON-lines file and "
+                    "skip settings already in it")
+    ap.add_argument("--table", action="store_true", help="only print the tables of --json")
     args = ap.parse_args(argv)
-    if args.quick:
-        args.seeds, args.grid, args.grid_keys = 2, 17, 2
-    horizon = args.horizon or 15 * args.steps
-    cases = args.cases or (HELD_OUT_CASES if args.held_out else DEFAULT_CASES)
-    grid_keys = [1000 * (i + 1) for i in range(args.grid_keys)]
+    names = args.settings or (DESIGN if args.design else HELD_OUT)
+    done = []
+    if args.json and os.path.exists(args.json):
+        with open(args.json) as f:
+            done = [json.loads(line) for line in f if line.strip()]
+    use_torch = not args.no_torch
+    if use_torch:
+        try:
+            import torch_lr_finder  # noqa: F401
+        except ImportError:
+            print("torch-lr-finder not installed: skipped (pip install torch==2.13.0 "
+                  "torch-lr-finder)", file=sys.stderr)
+            use_torch = False
     print(json.dumps({"device": str(jax.devices()[0]), "cpu_count": os.cpu_count(),
-                      "steps": args.steps, "horizon": horizon, "grid": args.grid,
-                      "grid_seeds": 3 * args.grid_keys, "schedule": args.schedule,
-                      "seeds": args.seeds, "cases": cases}))
-    rules = ["best_final", "valley", "steepest", "minimum_div_10"]
-    range_rules = ["valley", "steepest", "minimum_div_10"]
-    rows = []
-    t_all = time.time()
-    for case in cases:
-        task_name, opt_name, bounds = CASES[case]
-        task = get_task(task_name)
-        opt = jax_optimizer(opt_name)
-        t0 = time.time()
-        opt_info = optimum(task, opt, bounds, horizon, args.grid, grid_keys, args.schedule)
-        t_opt = time.time() - t0
-        for seed in range(args.first_seed, args.first_seed + args.seeds):
-            row = {"case": case, "seed": seed, "optimum": opt_info["final"]["lr"],
-                   "optimum_best": opt_info["best"]["lr"], "optimum_info": opt_info}
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                t0 = time.time()
-                par = jaxlr.parallel_lr_find(task, optimizer=opt, num_steps=args.steps,
-                                             num_seeds=3, per_seed_init=True, key=seed,
-                                             min_lr=1e-5, max_lr=10.0, num_lrs=32,
-                                             eval_every=max(args.steps // 10, 1),
-                                             target_steps=horizon,
-                                             schedule=shape(args.schedule, args.steps))
-                row["parallel_s"] = time.time() - t0
-                for rule in rules:
-                    row[f"parallel/{rule}"] = par.suggest(rule)
-                row["parallel/best_final_argmin"] = par.suggest("best_final",
-                                                                one_standard_error=False)
-                row["parallel/best_final_1se_larger"] = par.suggest(
-                    "best_final", one_standard_error=True, prefer="larger")
-                assert par.default_rule == "horizon"
-                row["parallel/horizon"] = par.suggestion
-                row["parallel/horizon_measured_slope_only"] = horizon_extrapolation(
-                    par.lrs, par.valid_curve, par.valid_steps, par.diverged, horizon,
-                    slope_bounds=(-1.0, 0.0)).lr
-                row["parallel/best_final_x_sqrt_horizon"] = par.suggest("best_final") * (
-                    args.steps / horizon) ** 0.5
-                t0 = time.time()
-                rng = jaxlr.lr_find(task, optimizer=opt, num_steps=args.steps, key=seed)
-                row["range_s"] = time.time() - t0
-                for rule in range_rules:
-                    row[f"range/{rule}"] = rng.suggest(rule)
-                    if rule == "steepest":
-                        row["range/steepest_unguarded"] = _unguarded_steepest(rng)
-                    row[f"range/{rule}_nolag"] = rng.suggest(rule, lag_correction=False)
-                row["range_lag_steps"] = rng.lag_steps
-            if not args.no_torch:
-                params = task.init(jax.random.key(seed))
-                t0 = time.time()
-                row["torch-lr-finder/steepest"] = torch_suggestion(task, params, opt_name,
-                                                                   args.steps, seed)
-                row["torch_s"] = time.time() - t0
-            row["optimum_s"] = t_opt
+                      "settings": names, "torch": use_torch}))
+    rows = [r for r in done if r["setting"] in names]
+    if not args.table:
+        for name in names:
+            if any(r["setting"] == name for r in rows):
+                continue
+            t0 = time.time()
+            row = evaluate(name, use_torch)
+            row["seconds"] = time.time() - t0
             rows.append(row)
-            print(json.dumps(row))
-            sys.stdout.flush()
-    # summary
-    keys = [k for k in rows[0] if "/" in k and k != "case"]
-    summary = {}
-    for target, label in (("optimum", "validation loss at the horizon"),
-                          ("optimum_best", "best validation loss within the horizon")):
-        print()
-        print(f"Target: {label}. Fraction of (case, seed) within 2x of the grid optimum "
-              f"({len(rows)} cases; finder {args.steps} updates, optimum for {horizon} updates);"
-              " per case: suggestion / optimum for each seed.")
-        print()
-        print("| rule | within 2x | loss within 1% | long-run diverges | median ratio | "
-              "median excess loss | " + " | ".join(cases) + " |")
-        print("|---|---|---|---|---|---|" + "---|" * len(cases))
-        summary[target] = {}
-        for k in keys:
-            ratios = np.array([r[k] / r[target] for r in rows])
-            fin = np.isfinite(ratios)
-            ok = within_2x(ratios)
-            per_case = []
-            for c in cases:
-                rc = [r[k] / r[target] for r in rows if r["case"] == c]
-                per_case.append(" ".join(f"{v:.2g}" for v in rc))
-            summary[target][k] = float(ok.mean())
-            med = float(np.nanmedian(ratios)) if fin.any() else math.nan
-            info_key = "final" if target == "optimum" else "best"
-            excs = np.array([regret(r["optimum_info"][info_key], r[k]) for r in rows])
-            exc = float(np.median(excs))
-            exc_s = f"{exc:.1%}" if exc < 10 else "diverges"
-            near = float(np.mean(excs <= 0.01))
-            unsafe = float(np.mean(np.isinf(excs) & fin))
-            summary[target][k + " (loss within 1%)"] = near
-            summary[target][k + " (long-run diverges)"] = unsafe
-            print(f"| {k} | {ok.mean():.0%} | {near:.0%} | {unsafe:.0%} | {med:.2g} | {exc_s} | "
-                  + " | ".join(per_case) + " |")
-        info_key = "final" if target == "optimum" else "best"
-        reps = {c: next(r for r in rows if r["case"] == c)["optimum_info"][info_key]
-                for c in cases}
-        ratios = np.array([v for c in cases for v in reps[c]["replicate_ratios"]])
-        if ratios.size:
-            excs = np.array([v for c in cases for v in reps[c]["replicate_excess"]])
-            ok = within_2x(ratios)
-            summary[target]["replicate grid search"] = float(ok.mean())
-            print(f"| replicate grid search (3 seeds, {horizon} updates, {args.grid} rates) vs "
-                  f"the other {3 * (args.grid_keys - 1)} seeds | {ok.mean():.0%} | "
-                  f"{np.mean(excs <= 0.01):.0%} | {np.mean(np.isinf(excs)):.0%} | "
-                  f"{np.median(ratios):.2g} | "
-                  f"{np.median(excs):.1%} | " + " | ".join(
-                      " ".join(f"{v:.2g}" for v in reps[c]["replicate_ratios"]) for c in cases)
-                  + " |")
-        print()
-        print("Grid optima: " + "; ".join(
-            f"{c}: {next(r[target] for r in rows if r['case'] == c):.3g}" for c in cases))
-        print("Flatness (grid rates whose long-run loss is within 1% of the optimum's; a wide "
-              "range means the 2x criterion is stricter than the loss needs): " + "; ".join(
-                  f"{c}: {_flat(next(r for r in rows if r['case'] == c)['optimum_info'][info_key])}"
-                  for c in cases))
-    print(json.dumps({"summary": summary, "total_s": time.time() - t_all}))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"rows": rows, "summary": summary}, f, indent=1)
+            print(json.dumps({"setting": name, "seconds": row["seconds"],
+                              "optimum": row["truth"]["lr"],
+                              "find4": row["methods"]["find/budget=4"]}), flush=True)
+            if args.json:
+                with open(args.json, "a") as f:
+                    f.write(json.dumps(row) + "\n")
+    rows = [r for name in names for r in rows if r["setting"] == name]
+    print()
+    print(f"{len(rows)} settings x {len(FINDER_KEYS)} finder keys: " + ", ".join(names))
+    print(table(rows))
+    for b in BUDGETS:
+        m = f"find/budget={b:g}"
+        print(f"{m}: lower regret than every LR-free optimizer in "
+              f"{lr_free_wins(rows, m):.0%} of settings")
+    print("optima: " + "; ".join(f"{r['setting']} {r['truth']['lr']:.3g}"
+                                 f"{' (grid edge)' if r['truth']['at_edge'] else ''}"
+                                 for r in rows))
 
 
 if __name__ == "__main__":

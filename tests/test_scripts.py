@@ -1,36 +1,55 @@
-"""Fast checks of the evidence scripts' scoring (scripts/eval_finder*.py are not a package)."""
+"""Fast checks of the evidence script's scoring (scripts/ is not a package)."""
 
-import math
 import os
 import sys
-
-import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "scripts"))
 
 import eval_finder  # noqa: E402
-import eval_finder_tables  # noqa: E402
-
-INFO = {"lrs": [1e-3, 1e-2, 1e-1, 1.0], "curve": [2.0, 1.0, 1.5, 1e30], "loss": 1.0}
 
 
-def test_regret_interpolates_in_log_rate_and_flags_unstable_neighbours():
-    assert eval_finder.regret(INFO, 1e-2) == 0.0
-    assert math.isclose(eval_finder.regret(INFO, math.sqrt(1e-3 * 1e-2)), 0.5, rel_tol=1e-9)
-    assert eval_finder.regret(INFO, 1e-5) == 1.0                  # below the grid: edge value
-    assert math.isinf(eval_finder.regret(INFO, 0.3))              # next to a diverged rate
-    assert math.isinf(eval_finder.regret(INFO, 10.0))
-    assert math.isinf(eval_finder.regret(INFO, math.nan))
+def _entry(ratio, regret, diverged=False, compute=1.0):
+    return {"key": 0, "lr": ratio, "ratio": ratio, "regret": regret, "diverged": diverged,
+            "compute": compute, "seconds": 0.0}
 
 
-def test_tables_count_within_2x_and_replicates():
-    ok = eval_finder_tables.within_2x(np.array([0.5, 2.0, 2.1, 0.49, np.nan, np.inf]))
-    assert ok.tolist() == [True, True, False, False, False, False]
-    info = dict(INFO, replicate_ratios=[1.0, 3.0], replicate_excess=[0.0, 0.2])
-    rows = [{"case": "a", "optimum": 1e-2, "r": 1.5e-2, "optimum_info": {"final": info}},
-            {"case": "a", "optimum": 1e-2, "r": 0.2, "optimum_info": {"final": info}}]
-    ratios, excess = eval_finder_tables.measures(rows, "r", "optimum", "final")
-    np.testing.assert_allclose(ratios, [1.5, 20.0])
-    assert excess[0] > 0 and math.isfinite(excess[0]) and math.isinf(excess[1])
-    ratios, excess = eval_finder_tables.measures(rows, "replicate", "optimum", "final")
-    assert ratios.tolist() == [1.0, 3.0] and excess.tolist() == [0.0, 0.2]
+ROWS = [
+    {"setting": "a", "truth": {"replicate": [{"ratio": 1.0, "regret": 0.0},
+                                             {"ratio": 3.0, "regret": 0.02}]},
+     "methods": {"find/budget=4": [_entry(1.5, 0.004), _entry(2.5, 0.05)],
+                 "lr-free/prodigy": [_entry(float("nan"), 0.03)]}},
+    {"setting": "b", "truth": {"replicate": [{"ratio": 0.5, "regret": 0.001},
+                                             {"ratio": 1.0, "regret": 0.0}]},
+     "methods": {"find/budget=4": [_entry(0.4, 0.2, diverged=True), _entry(1.0, 0.0)],
+                 "lr-free/prodigy": [_entry(float("nan"), 0.01)]}},
+]
+
+
+def test_table_counts_within_2x_regret_divergence_and_the_replicate_floor():
+    text = eval_finder.table(ROWS)
+    row = next(line for line in text.splitlines() if line.startswith("| find/budget=4"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    # ratios 1.5, 2.5, 0.4, 1.0 -> 2 of 4 within 2x; regrets 0.004, 0.05, 0.2, 0 -> median
+    # 2.7 %; 2 of 4 <= 1 %; 1 of 4 diverged
+    assert cells[1:5] == ["50%", "2.7%", "50%", "25%"]
+    floor = next(line for line in text.splitlines() if line.startswith("| replicate"))
+    assert "| 75% |" in floor and "| 0.1% |" in floor
+    free = next(line for line in text.splitlines() if line.startswith("| lr-free/prodigy"))
+    assert free.split("|")[2].strip() == "-"
+
+
+def test_lr_free_wins_compares_the_median_over_keys_per_setting():
+    # setting a: median(0.004, 0.05) = 0.027 < 0.03 (win); b: median(0.2, 0) = 0.1 > 0.01
+    assert eval_finder.lr_free_wins(ROWS, "find/budget=4") == 0.5
+
+
+def test_every_setting_has_a_known_task_and_optimizer_and_held_out_excludes_design():
+    import jaxlr
+
+    names = set(jaxlr.tasks.list_tasks())
+    for task, opt, kind, steps in eval_finder.SETTINGS.values():
+        assert task in names and opt in eval_finder.OPTIMIZERS
+        assert kind in ("constant", "cosine") and steps >= 100
+    assert not set(eval_finder.DESIGN) & set(eval_finder.HELD_OUT)
+    assert len(eval_finder.SETTINGS) >= 8
+    assert any(s.startswith("transformer") for s in eval_finder.HELD_OUT)

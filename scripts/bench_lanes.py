@@ -1,0 +1,161 @@
+"""jaxlr's candidates program against the strongest hand-written JAX, at every lane count.
+
+Baseline (i), what a strong JAX user writes without jaxlr: ``jax.jit(jax.vmap(run_one))`` over
+the rates, ``run_one`` a ``lax.scan`` of ``optax.inject_hyperparams(optax.adam)`` over batches
+gathered up front (shared by every lane, like jaxlr's common random numbers), returning the
+per-update losses. jaxlr: ``jaxlr.parallel_lr_find(task, lrs=..., num_steps=T, key=0)`` (which
+also smooths the losses, detects divergence and freezes diverged lanes).
+
+Per shape (digits MLP 64-128-10 and a wide MLP 64-1024-1024-10, Adam, batch 64, 200 updates;
+lanes 1, 8, 32, 128, 512) it prints one JSON line: steady-state seconds of both (best of
+``--repeat`` calls with new rate values: no recompilation) and the ratio jaxlr / (i) (< 1: jaxlr
+is faster), plus, per shape, the number of XLA compilations of the first call
+(``jax.monitoring``). ``--first-call`` adds the end-to-end time of a fresh process (import,
+compile, run) for both at 32 lanes.
+
+Run on an idle machine: ``python scripts/bench_lanes.py`` (``--quick``: lanes 1 and 32 only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import optax  # noqa: E402
+
+import jaxlr  # noqa: E402
+
+STEPS, BATCH = 200, 64
+COMPILES = [0]
+
+
+def _count(event, *args, **kwargs):
+    if event == "/jax/core/compile/backend_compile_duration":
+        COMPILES[0] += 1
+
+
+jax.monitoring.register_event_duration_secs_listener(_count)
+
+
+def wide_task():
+    base = jaxlr.tasks.get_task("digits-mlp")
+    sizes = (64, 1024, 1024, 10)
+    return jaxlr.Task(init=lambda k: jaxlr.tasks.mlp_init(k, sizes), loss=base.loss,
+                      train=base.train, valid=base.valid, batch_size=BATCH, name="wide-mlp")
+
+
+def baseline(task):
+    """Baseline (i): returns ``run(lrs) -> losses [lanes, T]`` (compiled on first use)."""
+    x, y = (np.asarray(a) for a in task.train)
+    rng = np.random.default_rng(0)
+    rows = np.stack([rng.choice(x.shape[0], BATCH, replace=False) for _ in range(STEPS)])
+    xs, ys = jnp.asarray(x[rows]), jnp.asarray(y[rows])
+    params0 = task.init(jax.random.key(0))
+
+    def run_one(lr, xs, ys):
+        opt = optax.inject_hyperparams(optax.adam)(learning_rate=lr)
+
+        def body(carry, batch):
+            p, s = carry
+            loss, g = jax.value_and_grad(task.loss)(p, batch)
+            u, s = opt.update(g, s, p)
+            return (optax.apply_updates(p, u), s), loss
+
+        _, losses = jax.lax.scan(body, (params0, opt.init(params0)), (xs, ys))
+        return losses
+
+    prog = jax.jit(jax.vmap(run_one, in_axes=(0, None, None)))
+    return lambda lrs: prog(jnp.asarray(lrs, jnp.float32), xs, ys)
+
+
+def ours(task):
+    def run(lrs):
+        return jaxlr.parallel_lr_find(task, lrs=np.asarray(lrs), num_steps=STEPS,
+                                      batch_size=BATCH, key=0).losses
+    return run
+
+
+def best_of(fn, lanes, repeat):
+    times = []
+    for r in range(repeat):
+        lrs = np.geomspace(1e-4, 1e-2, lanes) * (1 + 0.01 * (r + 1))
+        t = time.perf_counter()
+        jax.block_until_ready(fn(lrs))
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def steady(task, lanes, repeat):
+    row = {"shape": task.name, "lanes": lanes}
+    for name, make in (("jaxlr", ours), ("baseline_i", baseline)):
+        fn = make(task)
+        COMPILES[0] = 0
+        t = time.perf_counter()
+        jax.block_until_ready(fn(np.geomspace(1e-4, 1e-2, lanes)))
+        row[f"{name}_first_s"] = round(time.perf_counter() - t, 3)
+        row[f"{name}_compiles"] = COMPILES[0]
+        row[f"{name}_s"] = round(best_of(fn, lanes, repeat), 4)
+    row["ratio"] = round(row["jaxlr_s"] / row["baseline_i_s"], 3)
+    row["first_call_ratio"] = round(row["jaxlr_first_s"] / row["baseline_i_first_s"], 3)
+    return row
+
+
+FRESH = textwrap.dedent("""
+    import sys, time
+    t = time.perf_counter()
+    sys.path.insert(0, {scripts!r})
+    import numpy as np, jax, bench_lanes as b, jaxlr
+    task = jaxlr.tasks.get_task("digits-mlp")
+    fn = b.ours(task) if {which!r} == "jaxlr" else b.baseline(task)
+    jax.block_until_ready(fn(np.geomspace(1e-4, 1e-2, 32)))
+    print(time.perf_counter() - t)
+""")
+
+
+def first_call():
+    here = os.path.dirname(os.path.abspath(__file__))
+    out = {}
+    for which in ("jaxlr", "baseline_i"):
+        env = dict(os.environ, JAX_PLATFORMS="cpu", JAXLR_COMPILATION_CACHE="0")
+        best = min(float(subprocess.run([sys.executable, "-c", FRESH.format(
+            scripts=here, which=which)], capture_output=True, text=True, env=env,
+            check=True).stdout.split()[-1]) for _ in range(2))
+        out[f"{which}_fresh_process_s"] = round(best, 3)
+    out["ratio"] = round(out["jaxlr_fresh_process_s"] / out["baseline_i_fresh_process_s"], 3)
+    return {"shape": "digits-mlp", "lanes": 32, **out}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--lanes", nargs="*", type=int, default=None)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--first-call", action="store_true")
+    ap.add_argument("--shapes", nargs="*", default=["digits-mlp", "wide-mlp"])
+    args = ap.parse_args(argv)
+    lanes = args.lanes or ([1, 32] if args.quick else [1, 8, 32, 128, 512])
+    print(json.dumps({"device": str(jax.devices()[0]), "cpu_count": os.cpu_count(),
+                      "jax": jax.__version__, "steps": STEPS, "batch": BATCH}))
+    for shape in args.shapes:
+        task = jaxlr.tasks.get_task("digits-mlp") if shape == "digits-mlp" else wide_task()
+        for n in lanes:
+            if shape == "wide-mlp" and n > 128:
+                continue                      # 512 wide MLPs: minutes per call on a CPU
+            print(json.dumps(steady(task, n, args.repeat)), flush=True)
+    if args.first_call:
+        print(json.dumps(first_call()), flush=True)
+
+
+if __name__ == "__main__":
+    main()
