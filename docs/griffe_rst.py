@@ -9,7 +9,10 @@ Markdown for mkdocstrings. Nothing in ``jaxlr/`` changes; the conversion happens
 * ``:math:`x``` becomes inline code, a ``.. math::`` directive a ``tex`` code block;
 * a paragraph ending in ``::`` followed by an indented block becomes a paragraph ending in ``:``
   and a code block;
-* a reStructuredText *simple table* (``=====  =====`` borders) becomes a Markdown table.
+* a reStructuredText *simple table* (``=====  =====`` borders) becomes a Markdown table;
+* in a Google ``Args:`` / ``Attributes:`` section, a list of names documented together that
+  wraps onto the next line (``a, b, c,`` then ``d: description``) is joined into one line,
+  which is how the Google parser expects ``a, b, c, d: description``.
 
 Used as a griffe extension (``extensions:`` in ``mkdocs.yml``) and, through :func:`convert`, by
 ``docs/gen_ref.py`` for the one-line summaries.
@@ -32,6 +35,9 @@ _ROLE = re.compile(r":(?:py:)?(func|class|meth|attr|mod|obj|data|exc|const|math)
 _SIMPLE_TABLE_BORDER = re.compile(r"^(\s*)(=+)( +=+)+\s*$")
 _MATH = re.compile(r"^(\s*)\.\. math::\s*(.*)$")
 _LITERAL = re.compile(r"^(\s*)(.*?)(\s?)::\s*$")
+_NAME_SECTION = re.compile(r"^(\s*)(Args|Arguments|Parameters|Attributes|Keyword Args|"
+                           r"Keyword Arguments|Other Parameters):\s*$")
+_WRAPPED_NAMES = re.compile(r"^\s*\*{0,2}\w+(\s*,\s*\*{0,2}\w+)*\s*,\s*$")
 
 
 def _indent_of(line: str) -> int:
@@ -177,9 +183,46 @@ def convert_roles(text: str, resolve: Resolver | None = None) -> str:
     return _ROLE.sub(replace, text)
 
 
+def _join_wrapped_names(lines: list[str]) -> list[str]:
+    """Joins ``a, b,`` + an indented ``c: description`` inside a Google names section."""
+    out: list[str] = []
+    section: int | None = None
+    entry: int | None = None             # the indentation of the section's entries
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        m = _NAME_SECTION.match(line)
+        if m:
+            section, entry = len(m.group(1)), None
+            out.append(line)
+            i += 1
+            continue
+        if section is not None and line.strip():
+            if _indent_of(line) <= section:
+                section = None
+            elif entry is None:
+                entry = _indent_of(line)
+        if (section is not None and _indent_of(line) == entry
+                and _WRAPPED_NAMES.match(line)):
+            joined, j = line.rstrip(), i + 1
+            while (j < len(lines) and lines[j].strip()
+                   and _indent_of(lines[j]) > _indent_of(line)):
+                joined += " " + lines[j].strip()
+                j += 1
+                if not _WRAPPED_NAMES.match(joined):
+                    break
+            out.append(joined)
+            i = j
+            continue
+        out.append(line)
+        i += 1
+    return out
+
+
 def convert(text: str, resolve: Resolver | None = None) -> str:
     """Converts one docstring's reStructuredText habits to Markdown (see the module doc)."""
     lines = text.split("\n")
+    lines = _join_wrapped_names(lines)
     lines = _convert_math(lines)
     lines = _convert_simple_tables(lines)
     lines = _convert_literal_blocks(lines)

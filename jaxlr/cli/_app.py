@@ -44,7 +44,7 @@ _EPILOG_MAIN = f"""
 Examples:
 
 \b
-  jaxlr find --out finder-out             # parallel LR finder on the digits MLP
+  jaxlr find --out finder-out             # jaxlr.find on the digits MLP
   jaxlr schedule "warmup(cosine_decay(1e-3, 10000), 500)" --steps 10500 --out lr.png
   jaxlr compare --schedule 0.03 --schedule 3e-4 --schedule "cosine_decay(0.03, 600)"
   jaxlr sweep sweep.toml --out sweep-out

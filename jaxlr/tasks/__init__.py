@@ -8,7 +8,7 @@ name                 kind           what
 ``diabetes``         regression     sklearn diabetes (442x10), standardised, MLP 10-32-1
 ``teacher-student``  regression     generated: MLP 16-64-1 fits a random tanh teacher
 ``transformer``      classification generated copy/reverse/sort sequences, decoder-only
-                                    transformer (flax nnx) 4x128, context 64
+                                    transformer (flax nnx) 4x64, context 32
 ``transformer-tiny`` classification the same at test-suite size: 2x32, context 16
 ==================== ============== ==================================================
 
