@@ -8,6 +8,16 @@
 import os
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# The suite's time is XLA compilation, not running: a finder's candidates program compiles in
+# ~7 s at LLVM's default optimisation level on a 2-core CPU and in ~2 s at -O0. The backend
+# level changes the machine code, not the HLO program nor its float semantics (every
+# bit-for-bit test passes either way; measured: tests/test_equivalence.py 112 s -> 68 s), so
+# the tests compile at -O0. Subprocesses (examples, device-count tests) inherit it.
+# JAXLR_TEST_XLA_DEFAULTS=1 runs with XLA's defaults instead.
+if os.environ.get("JAXLR_TEST_XLA_DEFAULTS") != "1":
+    _flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_backend_optimization_level" not in _flags:
+        os.environ["XLA_FLAGS"] = (_flags + " --xla_backend_optimization_level=0").strip()
 
 import jax  # noqa: E402
 import pytest  # noqa: E402

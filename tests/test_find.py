@@ -133,7 +133,9 @@ def test_result_reports_trust_figures_and_stays_small(tmp_path):
     r = run(target_steps=1000, budget=3.0, valid_data=VALID, num_seeds=2)
     assert r.metric == "valid_loss"
     assert 0 < r.horizon_fraction < 1 and r.extrapolated
-    assert r.compute <= 3.0 + 1e-9
+    last = r.rungs[-1]
+    extension = 2 * (last.lrs.shape[0] - 5) * last.num_steps / 1000    # beyond-edge rates
+    assert r.compute <= 3.0 + extension + 1e-9
     lo1, hi1 = r.band_1pct
     lo5, hi5 = r.band_5pct
     assert lo5 <= lo1 <= hi1 <= hi5
@@ -150,6 +152,23 @@ def test_result_reports_trust_figures_and_stays_small(tmp_path):
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert any("suggestion" in x for x in labels) and any("1%" in x for x in labels)
     assert "suggestion" in str(r) and "stability margin" in str(r)
+
+
+def test_an_optimum_past_the_last_grid_is_found_by_extensions():
+    # rung 0 at 20 updates favours a far larger rate than 600 updates of constant-rate SGD
+    # with this noisy loss; whatever the rungs predicted, the last rung's best rate may not
+    # sit at its grid edge unless no extension could move past it
+    r = run(target_steps=600, budget=8.0, optimizer=optax.sgd, valid_data=VALID)
+    last = r.rungs[-1]
+    y = r.rung_losses(len(r.rungs) - 1)
+    i = int(np.argmin(y))
+    ratio = last.lrs[1] / last.lrs[0]
+    np.testing.assert_allclose(last.lrs[1:] / last.lrs[:-1], ratio, rtol=1e-9)   # one grid
+    if i == len(y) - 1:                 # top edge: only when the next rate up had diverged
+        every = np.concatenate([np.asarray(x.lrs)[np.asarray(x.diverged).any(axis=1)]
+                                for x in r.rungs])
+        assert every.size and every.min() <= last.lrs[-1] * ratio * (1 + 1e-9)
+    assert i != 0 or last.lrs.shape[0] == 5 + 6
 
 
 def test_all_diverged_gives_nan_and_a_message():

@@ -390,7 +390,8 @@ def test_sharded_on_8_virtual_devices_equals_one_device():
         np.testing.assert_allclose(a.final_losses[ok], c.final_losses[ok], rtol=1e-3)
         print("OK")
     """)
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8",
+    env = dict(os.environ, XLA_FLAGS=os.environ.get("XLA_FLAGS", "")
+               + " --xla_force_host_platform_device_count=8",
                JAX_PLATFORMS="cpu")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                          timeout=300)

@@ -102,7 +102,8 @@ CODE = textwrap.dedent("""
 
 @pytest.mark.slow
 def test_population_by_data_meshes_and_data_parallel_fit_on_8_virtual_devices():
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8",
+    env = dict(os.environ, XLA_FLAGS=os.environ.get("XLA_FLAGS", "")
+               + " --xla_force_host_platform_device_count=8",
                JAX_PLATFORMS="cpu")
     out = subprocess.run([sys.executable, "-c", CODE], capture_output=True, text=True, env=env,
                          timeout=600)

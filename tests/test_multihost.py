@@ -62,14 +62,16 @@ def test_two_processes_equal_one_process(tmp_path):
     port = str(_free_port())
     procs = [subprocess.Popen(
         [sys.executable, str(script), str(i), "2", port, out + "-multi"],
-        env=dict(base, XLA_FLAGS="--xla_force_host_platform_device_count=2"),
+        env=dict(base, XLA_FLAGS=os.environ.get("XLA_FLAGS", "")
+               + " --xla_force_host_platform_device_count=2"),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
     logs = [p.communicate(timeout=420) for p in procs]
     for p, (o, e) in zip(procs, logs):
         assert p.returncode == 0, o + e[-4000:]
     single = subprocess.run(
         [sys.executable, str(script), "0", "1", port, out + "-single"],
-        env=dict(base, XLA_FLAGS="--xla_force_host_platform_device_count=4"),
+        env=dict(base, XLA_FLAGS=os.environ.get("XLA_FLAGS", "")
+               + " --xla_force_host_platform_device_count=4"),
         capture_output=True, text=True, timeout=420)
     assert single.returncode == 0, single.stdout + single.stderr[-4000:]
     m0, m1, s0 = (json.loads((tmp_path / name).read_text()) for name in (

@@ -64,7 +64,8 @@ def test_sharded_equals_single_device_on_8_virtual_devices():
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6)
         print("OK")
     """)
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8",
+    env = dict(os.environ, XLA_FLAGS=os.environ.get("XLA_FLAGS", "")
+               + " --xla_force_host_platform_device_count=8",
                JAX_PLATFORMS="cpu")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                          timeout=300)

@@ -284,7 +284,8 @@ def test_sharded_equals_single_device_on_8_virtual_devices():
         np.testing.assert_allclose(r.metrics["valid_loss"], r1.metrics["valid_loss"], rtol=1e-4)
         print("OK")
     """)
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8",
+    env = dict(os.environ, XLA_FLAGS=os.environ.get("XLA_FLAGS", "")
+               + " --xla_force_host_platform_device_count=8",
                JAX_PLATFORMS="cpu")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                          timeout=300)

@@ -256,7 +256,7 @@ Examples:
 
 \b
   jaxlr find --out finder-out             # digits MLP, Adam, constant rate, the task's
-                                          # horizon, a budget of 4 full runs
+                                          # horizon, a budget of 8 full runs
   jaxlr find --schedule "warmup_cosine(1.0, 100, 2000)" --target-steps 2000
   jaxlr find --task diabetes --optimizer momentum --budget 8 --seeds 2
   jaxlr find --mode parallel --candidates 32 --seeds 3 --steps 200   # one-horizon finder
@@ -443,7 +443,7 @@ def _find(
         None, "--target-steps", help="Length (updates) of the training run the rate is for "
         "(multi: default the task's horizon; parallel: the 'horizon' rule)."),
     budget: Optional[str] = _opt(None, "--budget", help="Compute in full-run equivalents "
-                                 "(multi mode; default 4)."),
+                                 "(multi mode; default 8)."),
     schedule: Optional[str] = _opt(None, "--schedule", help="Schedule shape of the planned run "
                                    "with peak 1, e.g. 'warmup_cosine(1.0, 100, 2000)' (multi "
                                    "mode; default constant)."),

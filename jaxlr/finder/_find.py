@@ -10,7 +10,10 @@ sharded) program of training-kernel runs (:mod:`jaxlr.finder._lanes`):
   the power 0.7) centred on the rate the rungs so far predict for its horizon, ``eta`` times
   longer than the previous one;
 * the last rung runs at the target horizon when the budget allows, else at the longest horizon
-  it affords (every horizon shrinks by the same factor).
+  it affords (every horizon shrinks by the same factor);
+* when the last rung's best rate is at the edge of its grid (or all of it diverged), up to two
+  extensions of 3 rates continue the grid past that edge at the same horizon (counted in the
+  compute; they can exceed the budget by up to 6 runs of the last rung's length).
 
 Every rung trains the *real* schedule compressed to its length (``schedule(t * T // t_r)``), so
 the last rung at ``t_r = T`` is exactly the user's run: candidate ``c`` with seed ``s`` equals
@@ -25,7 +28,6 @@ horizon observed, nor above the largest rate trained stably there.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from typing import Any, Callable
 
@@ -36,20 +38,29 @@ from jaxlr import controllers, engine, plotting, population
 from jaxlr.finder import _suggest
 from jaxlr.finder._finder import check_common, check_window, split_schedule
 from jaxlr.finder._lanes import LaneSpec, Shared, auto_chunk, run_candidates
-from jaxlr.finder._result import FinderResult, _json_value
+from jaxlr.finder._result import FinderResult, _json_value, json_text
 from jaxlr._utils._validation import check_positive, check_steps, fail, shorten
 
 __all__ = ["FindResult", "find", "plan_rungs", "SLOPE_BOUNDS"]
 
-#: bounds of the fitted horizon exponent ``b`` in ``lr*(t) ~ t^b``: the SGD-theory range for
-#: the best rate's fall (``-1``: strongly convex, noise-limited) up to a rate that grows
-#: slowly with the horizon (``+1/2``)
-SLOPE_BOUNDS = (-1.0, 0.5)
+#: bounds of the fitted horizon exponent ``b`` in ``lr*(t) ~ t^b``: the best rate falls with
+#: the horizon (Bjorck et al. 2025 measure ``b`` around -0.3 for language models; SGD theory
+#: gives -1/2 to -1 in the noise-limited regime) or stays where stability limits it; a rising
+#: fit is noise between rungs, and extrapolating it walks towards divergence (seen on the design
+#: settings), so ``b`` is clipped to ``[-1, 0]``
+SLOPE_BOUNDS = (-1.0, 0.0)
 _MIN_RUNG_STEPS = 16
 #: each later rung's log-grid spacing is the previous one's to this power (2.5x -> 1.9x ->
 #: 1.6x for the defaults): fine enough for a within-2x answer, wide enough (5 rates span 8-16x)
 #: to hold the optimum when the previous rung's estimate is off by 2-4x
 _REFINE = 0.7
+#: when the last rung's best rate is at the edge of its grid (or every rate diverged), up to
+#: this many extensions of ``_EXTEND`` rates each continue the grid at the same horizon (the
+#: optimum sits past the edge: overfitting that starts after the short rungs, an optimum at
+#: the edge of stability); they are counted in ``compute`` and may exceed the budget by up to
+#: ``2 * 3 / rung_lrs`` of the last rung
+_MAX_EXTENSIONS = 2
+_EXTEND = 3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,11 +134,7 @@ class FindResult:
 
     def to_json(self, path: str | None = None, *, curves: bool = False, **kwargs: Any) -> str:
         """:meth:`to_dict` as JSON text, also written to ``path`` when given."""
-        text = json.dumps(self.to_dict(curves=curves), **kwargs)
-        if path is not None:
-            with open(path, "w") as f:
-                f.write(text)
-        return text
+        return json_text(self.to_dict(curves=curves), path, **kwargs)
 
     def plot(self, ax: Any = None, *, path: Any = None, **kwargs: Any) -> Any:
         """Loss against rate for every rung, with the suggestion, the 1 % / 5 % bands and the
@@ -259,18 +266,10 @@ def _cap(last: FinderResult, y: np.ndarray) -> float:
 
 
 def _argmin(lrs: np.ndarray, y: np.ndarray) -> float:
-    """The best rate of a rung: a least-squares parabola in ``log lr`` through every finite
-    point when there are at least 4 and it is convex (robust to one noisy point), its vertex
-    kept within one grid step of the best point; else :func:`_suggest._subgrid_argmin`."""
-    ok = np.isfinite(y)
-    if ok.sum() >= 4:
-        lx = np.log(lrs[ok])
-        a, b, _ = np.polyfit(lx, y[ok], 2)
-        if a > 0:
-            i = int(np.argmin(y))
-            step = float(np.log(lrs[1] / lrs[0]))
-            v = -b / (2 * a)
-            return float(np.exp(np.clip(v, math.log(lrs[i]) - step, math.log(lrs[i]) + step)))
+    """The best rate of a rung: the vertex of the parabola in ``log lr`` through the best point
+    and its two neighbours, kept between them (:func:`_suggest._subgrid_argmin`). A parabola
+    through every point is biased towards low rates: the loss rises far more steeply towards
+    divergence than towards small rates (seen on the design settings)."""
     return _suggest._subgrid_argmin(lrs, y)
 
 
@@ -314,7 +313,8 @@ class _Search:
 
 
 def _search(search: _Search, plan, min_lr, max_lr, metric) -> list[FinderResult]:
-    """Trains the rungs of ``plan``, each centred on the previous rungs' prediction."""
+    """Trains the rungs of ``plan``, each centred on the previous rungs' prediction and below
+    every rate that diverged at a shorter horizon; then extends the last rung past its edge."""
     rungs: list[FinderResult] = []
     points: list[tuple[int, float]] = []
     lrs = np.geomspace(min_lr, max_lr, plan[0][0])
@@ -323,21 +323,63 @@ def _search(search: _Search, plan, min_lr, max_lr, metric) -> list[FinderResult]
         if r:
             slope = _fit_slope(points) or 0.0
             last_t, last_b = points[-1]
-            if not math.isfinite(last_b):
-                break                      # everything diverged: no later rung can help
             ratio = ratio ** _REFINE
-            centre = last_b * (steps / last_t) ** slope
-            lrs = _grid(centre, ratio, n, math.inf)
+            if math.isfinite(last_b):
+                centre = last_b * (steps / last_t) ** slope
+            else:                          # everything diverged: below the lowest rate tried
+                centre = float(rungs[-1].lrs[0]) / ratio ** ((n + 1) / 2)
+            diverged = np.concatenate([_diverged_rates(x) for x in rungs])
+            cap = float(diverged.min()) / ratio if diverged.size else math.inf
+            lrs = _grid(centre, ratio, n, cap)
         res = search.rung(lrs, steps)
         rungs.append(res)
         y = _mean_loss(res, metric)
         points.append((steps, _argmin(res.lrs, y) if np.isfinite(y).any() else math.nan))
+    for _ in range(_MAX_EXTENSIONS):
+        extra = _beyond_edge(rungs, metric)
+        if extra is None:
+            break
+        rungs[-1] = _merge(rungs[-1], search.rung(extra, rungs[-1].num_steps))
     return rungs
+
+
+def _beyond_edge(rungs: list[FinderResult], metric: str) -> np.ndarray | None:
+    """:data:`_EXTEND` more rates at the last horizon when its best rate is at the edge of what
+    it trained (or every rate diverged), continuing its grid; ``None`` when interior."""
+    last = rungs[-1]
+    lrs = np.asarray(last.lrs, np.float64)
+    ratio = float(lrs[1] / lrs[0])
+    y = _mean_loss(last, metric)
+    steps = np.arange(1, _EXTEND + 1)
+    if not np.isfinite(y).any():
+        return lrs[0] / ratio ** steps[::-1]
+    i = int(np.argmin(y))
+    if i == 0:
+        return lrs[0] / ratio ** steps[::-1]
+    if i == len(lrs) - 1:
+        up = lrs[-1] * ratio ** steps
+        diverged = np.concatenate([_diverged_rates(x) for x in rungs])
+        if diverged.size:
+            up = up[up < diverged.min()]
+        return up if up.size else None
+    return None
+
+
+def _merge(a: FinderResult, b: FinderResult) -> FinderResult:
+    """One rung from two trainings at the same horizon, ordered by rate."""
+    order = np.argsort(np.concatenate([a.lrs, b.lrs]))
+    per = {}
+    for f in ("lrs", "losses", "smoothed", "final_losses", "valid_losses", "diverged",
+              "diverged_step"):
+        x, z = getattr(a, f), getattr(b, f)
+        per[f] = None if x is None else np.concatenate([x, z])[order]
+    return dataclasses.replace(a, **per, min_lr=float(per["lrs"][0]),
+                               max_lr=float(per["lrs"][-1]))
 
 
 def find(model: Any, loss_fn: Callable | None = None, data: Any = None, *,
          valid_data: Any = None, optimizer: Any = None, schedule: Any = None,
-         target_steps: int | None = None, batch_size: int | None = None, budget: float = 4.0,
+         target_steps: int | None = None, batch_size: int | None = None, budget: float = 8.0,
          min_lr: float = 1e-5, max_lr: float = 10.0, num_lrs: int = 16, rung_lrs: int = 5,
          num_rungs: int = 3, eta: int = 4, num_seeds: int = 1, smoothing: float = 0.9,
          divergence_threshold: float = 4.0, chunk_size: int | str | None = "auto",
@@ -350,8 +392,10 @@ def find(model: Any, loss_fn: Callable | None = None, data: Any = None, *,
     (e.g. ``jaxlr.warmup_cosine(1.0, 100, 2000)``; ``None``: a constant rate), its length
     ``target_steps``, the batch size and validation data. The searched rate is the schedule's
     peak. ``budget`` is the compute in full-run equivalents (``target_steps`` updates of one
-    lane); the default 4 reaches about half the horizon with the default grid and the horizon
-    law covers the rest (``budget=8`` trains the last rung at the full horizon).
+    lane); the default 8 trains the last rung at the full horizon with the default grid (it
+    was chosen from ``scripts/eval_finder.py``: median regret 3 % against 13 % at budget 4 on
+    the first round of settings); a smaller budget reaches part of the horizon and the fitted
+    horizon law covers the rest.
 
     Rungs (see the module docstring): ``num_lrs`` rates over ``[min_lr, max_lr]`` at a short
     horizon, then ``num_rungs - 1`` rungs of ``rung_lrs`` rates on a finer grid around the
@@ -396,7 +440,7 @@ def find(model: Any, loss_fn: Callable | None = None, data: Any = None, *,
       >>> r = find(jnp.zeros(4), loss, (x, y), optimizer=optax.sgd, target_steps=200,
       ...          batch_size=32, min_lr=1e-3, max_lr=10.0, key=0)
       >>> [res.num_steps for res in r.rungs], 0.01 < r.suggestion < 1.0
-      ([22, 88], True)
+      ([44, 177], True)
     """
     fn = "find"
     prob = engine.as_problem(fn, model, loss_fn, data, valid_data=valid_data,

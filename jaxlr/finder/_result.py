@@ -58,6 +58,15 @@ def _json_value(x: Any) -> Any:
     return x
 
 
+def json_text(d: dict[str, Any], path: Any = None, **kwargs: Any) -> str:
+    """``d`` as JSON text (``kwargs`` to :func:`json.dumps`), also written to ``path``."""
+    text = json.dumps(d, **kwargs)
+    if path is not None:
+        with open(path, "w") as f:
+            f.write(text)
+    return text
+
+
 def _check_slope_bounds(bounds: Any) -> tuple[float, float]:
     fn = "FinderResult.suggest"
     try:
@@ -377,11 +386,7 @@ class FinderResult:
     def to_json(self, path: str | None = None, *, curves: bool = False, **kwargs: Any) -> str:
         """The :meth:`to_dict` (``curves``: see there) as JSON text; also written to ``path``
         when given. ``kwargs`` go to :func:`json.dumps` (e.g. ``indent=2``)."""
-        text = json.dumps(self.to_dict(curves=curves), **kwargs)
-        if path is not None:
-            with open(path, "w") as f:
-                f.write(text)
-        return text
+        return json_text(self.to_dict(curves=curves), path, **kwargs)
 
     # -- display ------------------------------------------------------------------------------
 
