@@ -384,10 +384,18 @@ def check_dataset(fn: str, data: Any, batch_size: int | None, *, name: str = "da
     return n
 
 
+@jax.jit
+def _count_nonfinite(x: jax.Array) -> jax.Array:
+    return jnp.sum(~jnp.isfinite(x))
+
+
 def _check_finite(fn: str, name: str, leaves: list[Any]) -> None:
     for i, leaf in enumerate(leaves):
         if jnp.issubdtype(leaf.dtype, jnp.inexact):
-            bad = int(jnp.size(leaf) - jnp.sum(jnp.isfinite(leaf)))
+            # host arrays on the host (no compilation, no transfer); device arrays in one
+            # compiled reduction per shape
+            bad = int(np.size(leaf) - np.count_nonzero(np.isfinite(leaf))) if isinstance(
+                leaf, np.ndarray) else int(_count_nonfinite(leaf))
             if bad:
                 fail(fn, f"`{name}` contains {bad} non-finite values (NaN or inf) in array "
                      f"{i} of shape {tuple(np.shape(leaf))}: training on it would fail and "
