@@ -395,6 +395,9 @@ def test_guide_snippets_run(page, tmp_path, monkeypatch):
     """Every ```python block of a page, in order, in one namespace (like a notebook)."""
     monkeypatch.setenv("MPLBACKEND", "Agg")
     monkeypatch.chdir(tmp_path)
+    # a page may register tasks (docs/tasks.md does): the registry is restored afterwards
+    from jaxlr.engine import _tasks
+    monkeypatch.setattr(_tasks, "_REGISTRY", dict(_tasks._REGISTRY))
     namespace: dict = {"__name__": f"docs.{page}"}
     try:
         for line, body in _snippets((DOCS / page).read_text()):

@@ -301,3 +301,19 @@ def test_traced_values_build_under_jit():
 
     s, _ = one(jnp.float32(1.0), jnp.float32(1e-4))
     np.testing.assert_allclose(s, 1e-4, rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["prodigy", "dadapt_adamw", "dog", "dowg"])
+def test_registered_for_sweeps_by_name(name):
+    # a sweep compares them with tuned optimizers on the same trials (learning_rate scales
+    # their own step size; 1.0 is the published method)
+    x = jax.random.normal(jax.random.key(1), (64, 3))
+    y = x @ jnp.array([1.0, -1.0, 2.0])
+    init = lambda k: 0.1 * jax.random.normal(k, (3,))  # noqa: E731
+    loss = lambda w, b: jnp.mean((b[0] @ w - b[1]) ** 2)  # noqa: E731
+    r = jaxlr.sweep_task((init, loss, (x, y), (x[:16], y[:16])), key=0, steps=50, batch_size=8,
+                         optimizer=name, space=jaxlr.grid({"learning_rate": [1.0]}))
+    start = float(loss(init(jax.random.fold_in(jax.random.key(0), 0)), (x[:16], y[:16])))
+    assert name in jaxlr.optim.OPTIMIZERS
+    assert np.isfinite(r.metrics["valid_loss"]).all()
+    assert float(r.metrics["valid_loss"][0]) < start

@@ -77,6 +77,20 @@ CODE = textwrap.dedent("""
         assert all(len(s.device_set) == width for s in seen), seen
         assert any(not s.is_fully_replicated for s in seen), seen
         print("fit", width, "OK")
+    # FSDP-style: the parameters (and Adam's moments) split over "data", the same numbers
+    wide = lambda k: {"w": 0.1 * jax.random.normal(k, (8, 3)), "b": jnp.zeros(3)}
+    wloss = lambda p, b: jnp.mean((jnp.tanh(b[0] @ p["w"][:3]) @ jnp.ones(3) + p["b"].sum()
+                                   - b[1]) ** 2)
+    mesh8 = make_mesh(trials=1, data=8)
+    r1, h1 = jaxlr.fit(wloss, opt, wide, data, steps=20, batch_size=16, key=3, progress=False)
+    r8, h8 = jaxlr.fit(wloss, opt, wide, data, steps=20, batch_size=16, key=3, progress=False,
+                       mesh=mesh8, shard_params=True)
+    np.testing.assert_allclose(h8.train["loss"], h1.train["loss"], rtol=1e-4, atol=1e-6)
+    assert not r8.params["w"].sharding.is_fully_replicated         # 8 rows over 8 devices
+    assert r8.params["b"].sharding.is_fully_replicated             # 3 rows: replicated
+    mu = [x for x in jax.tree_util.tree_leaves(r8.opt_state) if getattr(x, "shape", ()) == (8, 3)]
+    assert mu and all(not x.sharding.is_fully_replicated for x in mu), mu
+    print("fsdp OK")
     # a finder's candidates: their batches too
     seen.clear()
     jaxlr.parallel_lr_find(init, watched, data, mesh=make_mesh(trials=2, data=4),

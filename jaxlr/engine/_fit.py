@@ -250,11 +250,27 @@ def _data_parallel(mesh: Any, batch_size: int) -> tuple[NamedSharding, NamedShar
     return NamedSharding(mesh, PartitionSpec()), NamedSharding(mesh, PartitionSpec("data"))
 
 
+def _state_shardings(st: TrainState, replicated: NamedSharding, split: NamedSharding) -> Any:
+    """FSDP-style placement: every array of the state whose leading axis divides evenly over
+    ``"data"`` (parameters, their optimizer moments) is split along it; the rest (scalars,
+    keys, small or odd-sized arrays) is replicated. XLA gathers what each step needs."""
+    n = int(split.mesh.shape["data"])
+
+    def one(x):
+        shape = getattr(x, "shape", ())
+        if (len(shape) >= 1 and shape[0] % n == 0 and shape[0] >= n
+                and not jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)):
+            return split
+        return replicated
+
+    return jax.tree_util.tree_map(one, st)
+
+
 def _prepare(loss_fn, optimizer, state, data, *, steps, epochs, batch_size, key, has_aux,
              valid_data, eval_fn, eval_every, chunk_size, progress, writer, plateau,
              early_stopping, divergence, monitor, time_budget, schedule_clock,
              schedule_horizon, clock, checkpoint_dir, checkpoint_every, checkpoint_on_damaged,
-             t_start, mesh=None) -> _Setup:
+             t_start, mesh=None, shard_params=False) -> _Setup:
     _check_scalars(steps=steps, epochs=epochs, chunk_size=chunk_size, eval_every=eval_every,
                    checkpoint_every=checkpoint_every, checkpoint_dir=checkpoint_dir,
                    time_budget=time_budget, schedule_clock=schedule_clock, clock=clock,
@@ -313,12 +329,16 @@ def _prepare(loss_fn, optimizer, state, data, *, steps, epochs, batch_size, key,
                 time_clock=time_clock,
                 pregather=problem.in_memory and should_pregather(problem.train, chunk_size,
                                                                  problem.batch_size))
+    if shard_params and mesh is None:
+        fail(_FN, "`shard_params=True` splits the state over a mesh's \"data\" axis: pass "
+             "`mesh` too.", hint="e.g. mesh=jaxlr.population.make_mesh(trials=1, data=n).")
     if mesh is not None:
         # data parallel: state and examples replicated, each batch split over "data"; XLA's
         # partitioner all-reduces the gradients
         replicated, split = _data_parallel(mesh, problem.batch_size or 1)
         plan = dataclasses.replace(plan, batch_sharding=split)
-        st = jax.device_put(st, replicated)
+        st = jax.device_put(st, _state_shardings(st, replicated, split) if shard_params
+                            else replicated)
         if source is not None:
             source = Data(jax.device_put(source.arrays, replicated),
                           jax.device_put(source.key, replicated))
@@ -715,7 +735,7 @@ def fit(loss_fn: Callable[..., Any] | None, optimizer: optax.GradientTransformat
         schedule_clock: str = "step", schedule_horizon: int | None = None,
         clock: Callable[[], float] = time.monotonic, checkpoint_dir: str | None = None,
         checkpoint_every: int | None = None, checkpoint_on_damaged: str = "raise",
-        mesh: Any = None) -> tuple[TrainState, History]:
+        mesh: Any = None, shard_params: bool = False) -> tuple[TrainState, History]:
     """Trains a model with the training kernel in scan-fused chunks; returns ``(state, history)``.
 
     Model (``state``): a :class:`TrainState` (continued), parameters (a pytree),
@@ -804,6 +824,9 @@ def fit(loss_fn: Callable[..., Any] | None, optimizer: optax.GradientTransformat
         divisible by its size) and XLA all-reduces the gradients. The result equals one
         device's to float32 rounding (the sums are reduced in another order). ``None``
         (default): one device.
+      shard_params: with ``mesh``: FSDP-style, split every parameter and optimizer-state
+        array whose leading axis divides evenly over ``"data"`` instead of replicating it (the
+        memory of the state is divided by the axis size; XLA gathers what each step needs).
 
     Returns:
       ``(state, history)``: the final :class:`TrainState` and a :class:`History`.
@@ -830,7 +853,8 @@ def fit(loss_fn: Callable[..., Any] | None, optimizer: optax.GradientTransformat
                      time_budget=time_budget, schedule_clock=schedule_clock,
                      schedule_horizon=schedule_horizon, clock=clock,
                      checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every,
-                     checkpoint_on_damaged=checkpoint_on_damaged, t_start=t_start, mesh=mesh)
+                     checkpoint_on_damaged=checkpoint_on_damaged, t_start=t_start, mesh=mesh,
+                     shard_params=shard_params)
     loop = _Loop(setup)
     try:
         if setup.problem.in_memory:

@@ -9,6 +9,7 @@ from typing import Any, Callable, Mapping
 import optax
 
 from jaxlr._utils._validation import fail, shorten
+from jaxlr.optim import _lr_free as _lf
 from jaxlr.optim import _optimizers as _o
 from jaxlr.optim import _schedule_free as _sf
 
@@ -25,6 +26,12 @@ OPTIMIZERS: dict[str, Callable[..., optax.GradientTransformation]] = {
     "adamw": _o.adamw,
     "schedule_free_adamw": _sf.schedule_free_adamw,
     "schedule_free_sgd": _sf.schedule_free_sgd,
+    # learning-rate-free (optax.contrib): ``learning_rate`` scales their own step size (1.0:
+    # as published), so a sweep can compare them with the tuned optimizers on the same trials
+    "prodigy": _lf.prodigy,
+    "dadapt_adamw": _lf.dadapt_adamw,
+    "dog": _lf.dog,
+    "dowg": _lf.dowg,
 }
 
 
