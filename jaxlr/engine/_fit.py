@@ -380,11 +380,18 @@ def _prepare(loss_fn, optimizer, state, data, *, steps, epochs, batch_size, key,
 # The host loop
 
 
+def _in_notebook() -> bool:
+    """Whether this process runs a Jupyter kernel now (an imported ``ipykernel`` is not enough:
+    a test runner or a library may import it without running a kernel)."""
+    ipython = sys.modules.get("IPython")
+    shell = getattr(ipython, "get_ipython", lambda: None)() if ipython is not None else None
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
 def _progress_bar(progress: bool, total: int | None, initial: int):
     if not progress:
         return None
-    interactive = "ipykernel" in sys.modules or (hasattr(sys.stderr, "isatty")
-                                                  and sys.stderr.isatty())
+    interactive = _in_notebook() or (hasattr(sys.stderr, "isatty") and sys.stderr.isatty())
     if not interactive:
         return None
     try:
