@@ -158,22 +158,28 @@ def test_chunked_equals_unchunked_and_seeds():
 
 
 def test_pregathered_batches_equal_per_update_gathers(monkeypatch):
-    # Small data: all batches of a run are gathered before the scan; large data: one gather
-    # per update. Same numbers either way, with validation blocks and a tail (23 = 4 x 5 + 3).
+    # Small data: all batches of a run are gathered before the scan; larger: the example
+    # indices are drawn before the scan and each update gathers its batch; beyond that, each
+    # update draws its epoch's permutation. Same numbers every way, with validation blocks
+    # and a tail (23 = 4 x 5 + 3).
     from jaxlr.engine import _run
 
     kw = dict(SMALL, num_steps=23, key=jax.random.key(3), valid_data=VALID, eval_every=5)
     assert _run.should_pregather(DATA, 23, 16, 2) and not _run.should_pregather(DATA, 2**30, 16)
-    runs = {}
-    for cap in (_run.PREGATHER_BYTES, 0):
-        monkeypatch.setattr(_run, "PREGATHER_BYTES", cap)
-        runs[cap] = (jaxlr.parallel_lr_find(P0, loss_fn, DATA, num_lrs=3, num_seeds=2, **kw),
-                     jaxlr.lr_find(P0, loss_fn, DATA, **kw))
-    (pa, ra), (pb, rb) = runs.values()
-    for field in ("losses", "valid_curve", "valid_losses"):
-        np.testing.assert_array_equal(getattr(pa, field), getattr(pb, field))
-    for field in ("losses", "smoothed", "valid_losses"):
-        np.testing.assert_array_equal(getattr(ra, field), getattr(rb, field))
+    runs = []
+    for gather, table in ((_run.PREGATHER_BYTES, _run.INDEX_TABLE_BYTES),
+                          (0, _run.INDEX_TABLE_BYTES), (0, 0)):
+        monkeypatch.setattr(_run, "PREGATHER_BYTES", gather)
+        monkeypatch.setattr(_run, "INDEX_TABLE_BYTES", table)
+        jax.clear_caches()                  # the index-table choice is made while tracing
+        runs.append((jaxlr.parallel_lr_find(P0, loss_fn, DATA, num_lrs=3, num_seeds=2, **kw),
+                     jaxlr.lr_find(P0, loss_fn, DATA, **kw)))
+    pa, ra = runs[0]
+    for pb, rb in runs[1:]:
+        for field in ("losses", "valid_curve", "valid_losses"):
+            np.testing.assert_array_equal(getattr(pa, field), getattr(pb, field))
+        for field in ("losses", "smoothed", "valid_losses"):
+            np.testing.assert_array_equal(getattr(ra, field), getattr(rb, field))
 
 
 def test_task_input_per_seed_init_and_result_export(tmp_path):

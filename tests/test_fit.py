@@ -58,7 +58,14 @@ def _manual(opt, steps, data=None, key=KEY):
     return state, np.array(losses)
 
 
-def test_fit_equals_python_loop_and_chunking_is_invisible():
+@pytest.mark.parametrize("pregather", [True, False])
+def test_fit_equals_python_loop_and_chunking_is_invisible(pregather, monkeypatch):
+    # pregather=False: the batches' indices are drawn before each chunk's loop, every update
+    # gathers its own batch (large data)
+    from jaxlr.engine import _run
+
+    if not pregather:
+        monkeypatch.setattr(_run, "PREGATHER_BYTES", 0)
     opt = ADAM
     ref, ref_losses = _manual(opt, 13)
     outs = []

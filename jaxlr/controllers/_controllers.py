@@ -49,6 +49,7 @@ import numpy as np
 import optax
 from jax.typing import ArrayLike
 
+from jaxlr._utils._arrays import device_array, full
 from jaxlr._utils._validation import (check_choice, check_number, check_positive, check_steps,
                                    concrete, fail)
 from jaxlr._utils._validation import shorten
@@ -169,16 +170,16 @@ def _inc(x: jax.Array) -> jax.Array:
 
 
 def _f32(x: ArrayLike) -> jax.Array:
-    # jnp.array copies: a state never aliases the caller's array (train steps donate states).
-    return jnp.array(x, dtype=jnp.float32)
+    # a copy: a state never aliases the caller's array (train steps donate states)
+    return device_array(x, jnp.float32, copy=True)
 
 
 def _i32(x: ArrayLike) -> jax.Array:
-    return jnp.array(x, dtype=jnp.int32)
+    return device_array(x, jnp.int32, copy=True)
 
 
 def _worst(mode: str) -> jax.Array:
-    return jnp.asarray(np.inf if mode == "min" else -np.inf, jnp.float32)
+    return full(np.inf if mode == "min" else -np.inf, jnp.float32)
 
 
 def _check_scalar(fn: str, **named: Any) -> None:
@@ -382,11 +383,11 @@ def reduce_on_plateau(
         # Every field its own buffer: a train step that donates its state must not see one
         # buffer twice.
         def zero():
-            return jnp.zeros((), jnp.int32)
+            return full(0, jnp.int32)
 
-        return PlateauState(scale=jnp.ones((), jnp.float32), best=_worst(mode), num_bad=zero(),
-                            cooldown=zero(), reduced=jnp.zeros((), bool), num_reductions=zero(),
-                            last_reduction=jnp.full((), -1, jnp.int32), count=zero(), hparams=hp)
+        return PlateauState(scale=full(1.0, jnp.float32), best=_worst(mode), num_bad=zero(),
+                            cooldown=zero(), reduced=full(False, bool), num_reductions=zero(),
+                            last_reduction=full(-1, jnp.int32), count=zero(), hparams=hp)
 
     update = _PLATEAU_UPDATES[(mode, threshold_mode, patience_convention)]
     return Controller(init=init, update=update, mode=mode, restore_best=False, kind="plateau")
@@ -508,10 +509,10 @@ def early_stopping(
         base = _worst(mode) if baseline is None else _f32(baseline)
         hp = EarlyStoppingHParams(patience=_i32(patience), min_delta=_f32(min_delta),
                                   baseline=base, start_from=_i32(start_from))
-        return EarlyStoppingState(stop=jnp.zeros((), bool), improved=jnp.zeros((), bool),
-                                  best=_worst(mode), best_step=jnp.full((), -1, jnp.int32),
-                                  num_bad=jnp.zeros((), jnp.int32),
-                                  count=jnp.zeros((), jnp.int32), hparams=hp)
+        return EarlyStoppingState(stop=full(False, bool), improved=full(False, bool),
+                                  best=_worst(mode), best_step=full(-1, jnp.int32),
+                                  num_bad=full(0, jnp.int32),
+                                  count=full(0, jnp.int32), hparams=hp)
 
     return Controller(init=init, update=_EARLY_STOPPING_UPDATES[mode], mode=mode,
                       restore_best=bool(restore_best), kind="early_stopping")
@@ -589,11 +590,11 @@ def divergence(*, threshold: ArrayLike = 4.0, smoothing: ArrayLike = 0.9) -> Con
 
     def init() -> DivergenceState:
         hp = DivergenceHParams(smoothing=_f32(smoothing), threshold=_f32(threshold))
-        return DivergenceState(ema=jnp.zeros((), jnp.float32),
-                               best=jnp.full((), jnp.inf, jnp.float32),
-                               smoothed=jnp.full((), jnp.nan, jnp.float32),
-                               count=jnp.zeros((), jnp.int32), diverged=jnp.zeros((), bool),
-                               diverged_step=jnp.full((), -1, jnp.int32), hparams=hp)
+        return DivergenceState(ema=full(0.0, jnp.float32),
+                               best=full(np.inf, jnp.float32),
+                               smoothed=full(np.nan, jnp.float32),
+                               count=full(0, jnp.int32), diverged=full(False, bool),
+                               diverged_step=full(-1, jnp.int32), hparams=hp)
 
     return Controller(init=init, update=divergence_update, mode="min", restore_best=False,
                       kind="divergence")

@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxlr._utils._arrays import device_array, seed_key
 from jaxlr._utils._validation import fail, shorten
 
 __all__ = ["as_key"]
@@ -31,7 +32,7 @@ def as_key(fn: str, key: Any, *, required: bool = True) -> jax.Array | None:
     if isinstance(key, (int, np.integer)):
         if not 0 <= int(key) < 2**32:
             fail(fn, f"an int seed must be in [0, 2**32); got key={key}.")
-        return jax.random.key(int(key))
+        return seed_key(int(key))
     if isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
         if key.shape != ():
             fail(fn, f"`key` must be a single key (shape ()); got a key array of shape "
@@ -39,7 +40,7 @@ def as_key(fn: str, key: Any, *, required: bool = True) -> jax.Array | None:
         return key
     arr = np.asarray(key) if not isinstance(key, jax.core.Tracer) else key
     if getattr(arr, "dtype", None) == np.uint32 and tuple(arr.shape) == (2,):
-        return jax.random.wrap_key_data(jnp.asarray(arr))
+        return jax.random.wrap_key_data(device_array(arr))
     fail(fn, f"`key` must be a jax.random.key(...) or an int seed; got key={shorten(key)}.",
          error=TypeError)
     raise AssertionError  # unreachable

@@ -42,6 +42,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxlr._utils._arrays import device_array, seed_key
 from jaxlr._utils._static import ByValue
 from jaxlr._utils._validation import check_steps, fail, shorten
 
@@ -124,11 +125,11 @@ class Task:
 
     def train_batches(self) -> Any:
         """The training split as device arrays."""
-        return jax.tree_util.tree_map(jnp.asarray, self.train)
+        return jax.tree_util.tree_map(device_array, self.train)
 
     def valid_batch(self) -> Any:
         """The validation split as one device batch."""
-        return None if self.valid is None else jax.tree_util.tree_map(jnp.asarray, self.valid)
+        return None if self.valid is None else jax.tree_util.tree_map(device_array, self.valid)
 
     def summary(self) -> dict[str, Any]:
         """A JSON-able one-row description (``jaxlr tasks``, results files)."""
@@ -413,7 +414,7 @@ def _valid_batches(fn: str, valid: Any) -> list[Any] | None:
         if not is_in_memory(b):
             b = _as_arrays(fn, "valid_data", b)
         check_dataset(fn, b, None, name="valid_data")
-        out.append(jax.tree_util.tree_map(jnp.asarray, b))
+        out.append(jax.tree_util.tree_map(device_array, b))
     return out
 
 
@@ -481,7 +482,7 @@ def as_problem(fn: str, model: Any, loss_fn: Callable[..., Any] | None = None,
             if isinstance(params, Variables):
                 params, model_state = params.params, params.model_state
             _check_params(fn, params)
-            params = jax.tree_util.tree_map(jnp.asarray, params)
+            params = jax.tree_util.tree_map(device_array, params)
             name = "params"
     if eval_fn is not None and not callable(eval_fn):
         fail(fn, f"`eval_fn` must be callable; got eval_fn={shorten(eval_fn)}.",
@@ -492,14 +493,14 @@ def as_problem(fn: str, model: Any, loss_fn: Callable[..., Any] | None = None,
               graphdef=nnx_graphdef)
     if init is not None and with_ms is False:
         # an init returning Variables with a model state: known only by calling it abstractly
-        shapes = jax.eval_shape(lambda k: m.initialize(k)[1], jax.random.key(0))
+        shapes = jax.eval_shape(lambda k: m.initialize(k)[1], seed_key(0))
         if shapes is not None:
             m = dataclasses.replace(m, with_model_state=True)
     if is_in_memory(data):
         n = check_dataset(fn, data, batch_size if batch_size is not None else 1)
         if batch_size is None:
             batch_size = min(64, n)
-        train = jax.tree_util.tree_map(jnp.asarray, data)
+        train = jax.tree_util.tree_map(device_array, data)
     elif allow_stream and data is not None and hasattr(data, "__iter__") and not isinstance(
             data, (str, bytes, Mapping)) and not (isinstance(data, tuple)):
         if batch_size is not None:
@@ -512,7 +513,7 @@ def as_problem(fn: str, model: Any, loss_fn: Callable[..., Any] | None = None,
         n = check_dataset(fn, train, batch_size if batch_size is not None else 1)
         if batch_size is None:
             batch_size = min(64, n)
-        train = jax.tree_util.tree_map(jnp.asarray, train)
+        train = jax.tree_util.tree_map(device_array, train)
     return Problem(model=m, params=params, model_state=model_state, train=train,
                    valid=_valid_batches(fn, valid_data), batch_size=batch_size,
                    num_examples=n, name=name)

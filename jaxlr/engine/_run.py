@@ -41,6 +41,11 @@ _I32 = np.dtype("int32")
 #: they fit in this many bytes: ~10% of a small model's step on a CPU.
 PREGATHER_BYTES = 32 * 2**20
 
+#: Otherwise the batches' example indices (int32 ``[T, batch]``) are drawn before the loop (one
+#: permutation per epoch instead of one per update) when they fit in this many bytes; beyond,
+#: each update draws its epoch's permutation.
+INDEX_TABLE_BYTES = 64 * 2**20
+
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Plan(ByValue):
@@ -110,11 +115,20 @@ def _batch(plan: Plan, data: Data, step: jax.Array) -> Any:
     return take(data.arrays, idx)
 
 
-def _gather_all(plan: Plan, data: Data, start: jax.Array, num_steps: int) -> Any:
+def _rows(plan: Plan, data: Data, start: jax.Array, num_steps: int) -> jax.Array:
+    """Example indices of updates ``start ..`` (int32 ``[num_steps, batch]``)."""
     rows = batch_table(data.key, start, num_steps, plan.num_examples, plan.batch_size)
     if data.index is not None:
         rows = jnp.take(data.index, rows)
-    return take(data.arrays, rows)              # [T, batch, ...]
+    return rows
+
+
+def _gather_all(plan: Plan, data: Data, start: jax.Array, num_steps: int) -> Any:
+    return take(data.arrays, _rows(plan, data, start, num_steps))    # [T, batch, ...]
+
+
+def _index_table(plan: Plan, num_steps: int) -> bool:
+    return num_steps * plan.batch_size * 4 <= INDEX_TABLE_BYTES
 
 
 def _keep(plan: Plan, metrics: dict[str, jax.Array]) -> dict[str, jax.Array]:
@@ -140,6 +154,12 @@ def _steps(plan: Plan, state: TrainState, data: Data, start: jax.Array, num_step
 
         def body(st, batch):
             st, m = _one(plan, st, batch)
+            return st, _keep(plan, m)
+    elif _index_table(plan, num_steps):
+        xs = _rows(plan, data, start + offset, num_steps)
+
+        def body(st, rows):
+            st, m = _one(plan, st, take(data.arrays, rows))
             return st, _keep(plan, m)
     else:
         xs = steps
@@ -245,10 +265,14 @@ def run_chunk(plan: Plan, state: TrainState, data: Data, start: jax.Array, n: ja
     T = plan.num_steps
     if plan.pregather:
         xs = _gather_all(plan, data, start, T)
+    elif _index_table(plan, T):
+        rows = _rows(plan, data, start, T)
 
     def batch_at(i):
         if plan.pregather:
             return jax.tree_util.tree_map(lambda a: a[i], xs)
+        if _index_table(plan, T):
+            return take(data.arrays, rows[i])
         return _batch(plan, data, start + i)
 
     def one(st, i):

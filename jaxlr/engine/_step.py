@@ -180,8 +180,9 @@ def train_step(model: Model, update: Callable[..., Any], state: TrainState, batc
 
     An update is skipped when the loss or the gradient is not finite, when the early-stopping
     controller has stopped, or when the divergence controller has flagged the run: with
-    ``freeze=True`` the state is then returned unchanged (a select fused into the update; under
-    ``vmap`` each lane freezes on its own and never changes another lane). ``freeze=False``
+    ``freeze=True`` the state is then returned unchanged (a ``lax.cond``: one run updates its
+    buffers in place; under ``vmap`` it becomes a select per lane, so each lane freezes on its
+    own and never changes another lane). ``freeze=False``
     applies every update (a run whose record after a bad update is discarded anyway).
 
     Returns ``(state, metrics)``: ``loss`` (before the update), ``lr`` (the rate this update
@@ -228,12 +229,12 @@ def train_step(model: Model, update: Callable[..., Any], state: TrainState, batc
                          opt_state=opt_state, model_state=ms)
         return new, optax.tree.norm(updates).astype(_F32)
 
-    new, update_norm = apply(state)
     if freeze:
-        # a select fused into the update (no branch): the arithmetic of the update is the
-        # same whether or not the run can be frozen, so every run rounds alike
-        new = jax.tree_util.tree_map(lambda a, b: jnp.where(go, a, b), new, state)
-        update_norm = jnp.where(go, update_norm, jnp.zeros([], _F32))
+        # one run: a branch (the frozen state is the input, the carried buffers are updated in
+        # place); under vmap (a population) JAX turns it into a select per lane
+        new, update_norm = jax.lax.cond(go, apply, lambda st: (st, jnp.zeros([], _F32)), state)
+    else:
+        new, update_norm = apply(state)
     if divergence is not None:
         new = new.replace(divergence=divergence)
     metrics.update(update_norm=update_norm, finite=finite)

@@ -199,11 +199,11 @@ _program_jit = jax.jit(_program, static_argnums=0)
 def run_candidates(spec: LaneSpec, peaks: np.ndarray, sh: Shared) -> dict[str, np.ndarray]:
     """Trains every candidate x seed; numpy arrays ``[C, S, ...]``."""
     lay = spec.layout
-    members = population.pad((jnp.asarray(peaks, jnp.float32),
-                              jnp.arange(len(peaks), dtype=jnp.int32)), lay)
+    members = population.pad((np.asarray(peaks, _F32), np.arange(len(peaks), dtype=np.int32)),
+                             lay)
     members, (sh,) = population.place(members, (sh,), lay)
     out = _program_jit(spec, members[0], members[1], sh)
-    return population.to_host(population.unpad(out, lay))
+    return population.unpad(population.to_host(out), lay)
 
 
 _CHUNKS: dict[Any, int | None] = {}

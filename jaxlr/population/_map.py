@@ -158,6 +158,8 @@ def pad(tree: Any, lay: Layout) -> Any:
         return tree
 
     def grow(x):
+        if isinstance(x, (np.ndarray, np.generic)):     # on the host: nothing to compile
+            return np.concatenate([x, np.repeat(x[:1], lay.padded - lay.size, axis=0)])
         x = jnp.asarray(x)
         return jnp.concatenate([x, jnp.repeat(x[:1], lay.padded - lay.size, axis=0)], axis=0)
 
@@ -165,6 +167,8 @@ def pad(tree: Any, lay: Layout) -> Any:
 
 
 def unpad(tree: Any, lay: Layout) -> Any:
+    if lay.padded == lay.size:
+        return tree
     return jax.tree_util.tree_map(lambda x: x[: lay.size], tree)
 
 

@@ -169,13 +169,13 @@ class Evaluator:
             g = _Group(self.fn_name, self.train_fn, tuple(zip(self.static_names, static)),
                        self.data is not None, common, lay)
             self.groups_run.append(g)
-            dyn = {k: jnp.asarray(np.asarray(cols[k])[idx_arr]) for k in dyn_names}
+            dyn = {k: np.asarray(cols[k])[idx_arr] for k in dyn_names}
             k_in = keys if common else keys[idx_arr]
             members = population.pad((dyn,) if common else (dyn, k_in), lay)
             members, shared = population.place(members, (k_in if common else None,
                                                          self.data), lay)
             out = _group_jit(g, members[0], shared[0] if common else members[1], shared[1])
-            out = population.to_host(population.unpad(out, lay))
+            out = population.unpad(population.to_host(out), lay)
             m, c = split_output(self.fn_name, out)
             for k, v in m.items():
                 col = metrics.setdefault(k, np.full(n, np.nan, np.float64))
