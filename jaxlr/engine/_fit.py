@@ -27,7 +27,6 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from jaxlr import controllers
 from jaxlr import optim as _opt
 from jaxlr import schedules as _schedules
 from jaxlr._utils._validation import check_choice, check_positive, check_steps, fail, shorten
@@ -51,8 +50,6 @@ _FN = "fit"
 # Compiled programs (one per static structure: plans and models are compared by value)
 
 _chunk_jit = jax.jit(run_chunk, static_argnums=0)
-#: the divergence controller of a run without one of the user's: non-finite losses only
-_NONFINITE = controllers.divergence(threshold=float("inf"), smoothing=0.0)
 _eval_jit = jax.jit(evaluate, static_argnums=0)
 # compiled like the initialisation inside a finder's or a sweep's program (eager random
 # sampling rounds differently from compiled sampling)
@@ -165,10 +162,10 @@ def _initial_state(problem: Problem, optimizer: Any, state: Any, key: Any, plate
         st = st.replace(plateau=plateau.init())
     if early_stopping is not None and st.early_stopping is None:
         st = st.replace(early_stopping=early_stopping.init())
-    if st.divergence is None:
-        # without a divergence controller of the user's, one that flags non-finite losses
-        # only (threshold inf): the run freezes at its first bad update, like every jaxlr run
-        st = st.replace(divergence=(divergence or _NONFINITE).init())
+    if divergence is not None and st.divergence is None:
+        # without one, a non-finite update is found on the host from the `finite` metric and
+        # the run stops at the last good state (see _Loop): no controller runs per update
+        st = st.replace(divergence=divergence.init())
     return st
 
 
@@ -325,7 +322,7 @@ def _prepare(loss_fn, optimizer, state, data, *, steps, epochs, batch_size, key,
         st = st.replace(opt_state=_opt.set_schedule_step(st.opt_state, -1))
     plan = Plan(model=problem.model, update=optimizer.update,
                 extra_args=is_extra_args(optimizer), batch_size=problem.batch_size or 1,
-                num_examples=problem.num_examples or 1, num_steps=chunk_size, freeze=True,
+                num_examples=problem.num_examples or 1, num_steps=chunk_size, freeze=False,
                 time_clock=time_clock,
                 pregather=problem.in_memory and should_pregather(problem.train, chunk_size,
                                                                  problem.batch_size))
@@ -576,9 +573,10 @@ class _Loop:
             self.rate = (s.clock() - t0) / n
             ok = ms["finite"] & ~ms.get("diverged", np.zeros(n, bool))
             if not ok.all():
-                # the run froze at its first bad update: the state is the last good one
+                # a bad update: the state is the last good one, the chunk re-run up to it (one
+                # run needs no per-update freeze; the chunk's input state is not donated)
                 bad = int(np.argmin(ok))
-                self.state = new
+                self.state = self._chunk(bad, clock)[0] if bad else self.state
                 self.record({k: v[:bad] for k, v in ms.items()}, step + np.arange(bad))
                 self.nonfinite(step + bad, finite_loss=bool(np.isfinite(ms["loss"][bad])))
                 return

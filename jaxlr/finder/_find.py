@@ -31,7 +31,6 @@ import dataclasses
 import math
 from typing import Any, Callable
 
-import jax
 import numpy as np
 
 from jaxlr import controllers, engine, plotting, population

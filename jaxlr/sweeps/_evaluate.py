@@ -18,7 +18,6 @@ import dataclasses
 from typing import Any, Callable, Mapping, Sequence
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from jaxlr import engine, population
