@@ -148,6 +148,10 @@ def test_chunked_equals_unchunked_and_seeds():
     b = jaxlr.parallel_lr_find(P0, loss_fn, DATA, chunk_size=2, **kw)
     np.testing.assert_array_equal(a.diverged, b.diverged)
     np.testing.assert_array_equal(a.losses, b.losses)
+    # one candidate at a time (no vmap): each is its run alone, equal to float32 rounding
+    one = jaxlr.parallel_lr_find(P0, loss_fn, DATA, chunk_size=1, **kw)
+    np.testing.assert_array_equal(a.diverged, one.diverged)
+    np.testing.assert_allclose(a.losses, one.losses, rtol=1e-5)
     assert a.losses.shape == (3, 2, 20) and a.final_losses.shape == (3, 2)
     assert a.diverged[-1].all() and not a.diverged[0].any()
     # seeds see different batches; candidates of one seed see the same ones (CRN)
@@ -438,6 +442,9 @@ def test_auto_chunk_size_blocks_candidates_for_the_cache_on_cpu(monkeypatch):
     # Adam adds m, v (20 bytes each) and an int32 count per seed: 168 bytes per candidate
     monkeypatch.setattr(_lanes, "CPU_CHUNK_BYTES", 2 * 168)
     assert _lanes.auto_chunk(prob.model, adam, sh, 2, 10, None) == 2
+    # not even two candidates fit: chunks would only serialise them (no chunking)
+    monkeypatch.setattr(_lanes, "CPU_CHUNK_BYTES", 168)
+    assert _lanes.auto_chunk(prob.model, adam, sh, 2, 10, None) is None
     monkeypatch.setattr(_lanes, "CPU_CHUNK_BYTES", 4 * 80)
     layouts = []
     real = _map.layout

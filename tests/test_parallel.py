@@ -26,6 +26,8 @@ def test_vmap_chunked_and_loop_agree():
     x0 = jnp.full((5,), 1.5, jnp.float32)
     full = population_map(_member, lrs, x0)
     chunked = population_map(_member, lrs, x0, chunk_size=2)
+    singly = population_map(_member, lrs, x0, chunk_size=1)    # lax.map, no vmap of width 1
+    np.testing.assert_array_equal(np.asarray(singly["finite"]), np.asarray(full["finite"]))
     for i in range(5):
         alone = jax.jit(_member)(lrs[i], x0[i])
         np.testing.assert_array_equal(full["finite"][i], alone["finite"])

@@ -236,10 +236,14 @@ def lanes(fn: Callable[..., Any], members: Any, shared: tuple = (), *, lay: Layo
     if lay.single:
         one = jax.tree_util.tree_map(lambda x: x[0], members)
         return jax.tree_util.tree_map(lambda x: x[None], fn(one, *shared))
-    spmd = "trials" if axis_size(lay.mesh, "trials") > 1 else None
+    trials = axis_size(lay.mesh, "trials")
+    spmd = "trials" if trials > 1 else None
     vfn = jax.vmap(lambda m: fn(m, *shared), spmd_axis_name=spmd)
     if lay.chunk is None:
         return vfn(members)
+    if lay.chunk == 1 and trials == 1:
+        # one member at a time: each runs as it would alone (no vmap of width one)
+        return jax.lax.map(lambda m: fn(m, *shared), members)
     return _unchunk(jax.lax.map(vfn, _chunks(members, lay)), lay)
 
 
