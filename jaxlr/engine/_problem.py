@@ -430,6 +430,19 @@ def _as_arrays(fn: str, name: str, data: Any) -> Any:
              f"{type(data).__name__} ({shorten(str(e))}).", error=TypeError)
 
 
+_MODEL_STATE: dict[Any, bool] = {}
+
+
+def _returns_model_state(m: Model) -> bool:
+    """Whether ``m``'s init returns Variables with a model state: known only by calling it
+    abstractly (a trace), done once per model structure (models compare by value)."""
+    if m not in _MODEL_STATE:
+        if len(_MODEL_STATE) > 256:
+            _MODEL_STATE.clear()
+        _MODEL_STATE[m] = jax.eval_shape(lambda k: m.initialize(k)[1], seed_key(0)) is not None
+    return _MODEL_STATE[m]
+
+
 def as_problem(fn: str, model: Any, loss_fn: Callable[..., Any] | None = None,
                data: Any = None, *, valid_data: Any = None, batch_size: int | None = None,
                eval_fn: Callable[..., Any] | None = None, has_aux: bool | None = None,
@@ -491,11 +504,8 @@ def as_problem(fn: str, model: Any, loss_fn: Callable[..., Any] | None = None,
     m = Model(loss_fn=loss_fn, eval_fn=eval_fn, init_fn=init, has_aux=aux,
               with_model_state=with_ms, takes_key=_accepts_key(loss_fn),
               graphdef=nnx_graphdef)
-    if init is not None and with_ms is False:
-        # an init returning Variables with a model state: known only by calling it abstractly
-        shapes = jax.eval_shape(lambda k: m.initialize(k)[1], seed_key(0))
-        if shapes is not None:
-            m = dataclasses.replace(m, with_model_state=True)
+    if init is not None and with_ms is False and _returns_model_state(m):
+        m = dataclasses.replace(m, with_model_state=True)
     if is_in_memory(data):
         n = check_dataset(fn, data, batch_size if batch_size is not None else 1)
         if batch_size is None:

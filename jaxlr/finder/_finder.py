@@ -371,8 +371,8 @@ def lr_find(model: Any, loss_fn: Callable | None = None, data: Any = None, *,
     updates, exponentially (``step_mode="exp"``: ``lr_k = min_lr (max_lr/min_lr)^(k/(T-1))``,
     fastai's and torch-lr-finder's default) or linearly. The loss of every update is smoothed
     by a debiased EMA (fastai's ``beta=0.98``; 0 disables it); divergence (a non-finite loss,
-    or the smoothed loss above ``best + (threshold - 1)|best|``) freezes the run and ends the
-    recording (the rest is NaN) without leaving the compiled program. With ``valid_data`` and
+    or the smoothed loss above ``best + (threshold - 1)|best|``) ends the recording (the rest
+    is NaN) without leaving the compiled program. With ``valid_data`` and
     ``eval_every`` the validation loss is measured every ``eval_every`` updates (Smith's
     recommendation; the seeds' "monitor the validation loss").
 
@@ -451,7 +451,10 @@ def lr_find(model: Any, loss_fn: Callable | None = None, data: Any = None, *,
         crn=True, per_seed_init=False, has_init=prob.model.init_fn is not None,
         pregather=engine.should_pregather(prob.train, steps, prob.batch_size),
         plateau_update=None, early_stopping_update=None, monitor="val_loss",
-        layout=population.layout(fn, 1))
+        layout=population.layout(fn, 1),
+        # its record is masked from the divergence step on and no state is returned: the run
+        # needs no per-update freeze (as in fit)
+        freeze=False)
     out = jax.tree_util.tree_map(np.asarray, _range_jit(spec, ramp, sh))
     lrs = out["lrs"].astype(np.float64)
     lag = estimate_lag(out["losses"], out["smoothed"], float(smoothing))
