@@ -134,6 +134,10 @@ def _orbax_call():
     try:
         yield
     except BaseException:
+        # an abandoned task may also be collected much later (another call, interpreter
+        # exit): after a failure the process keeps dropping exactly these reports
+        if _AFTER_FAILURE not in asyncio_log.filters:
+            asyncio_log.addFilter(_AFTER_FAILURE)
         # in-flight completions arrive within milliseconds: wait at least 0.3 s, and until
         # 0.1 s pass without one (at most 2 s)
         start = last = time.monotonic()
@@ -166,6 +170,9 @@ class _OrbaxTaskFilter(logging.Filter):
                 return False
             tb = tb.tb_next
         return True
+
+
+_AFTER_FAILURE = _OrbaxTaskFilter()
 
 
 # --------------------------------------------------------------------------- errors and words
