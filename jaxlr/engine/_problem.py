@@ -495,7 +495,9 @@ def as_problem(fn: str, model: Any, loss_fn: Callable[..., Any] | None = None,
             if isinstance(params, Variables):
                 params, model_state = params.params, params.model_state
             _check_params(fn, params)
-            params = jax.tree_util.tree_map(device_array, params)
+            # host arrays copied: a state built from them may be donated, the caller keeps them
+            params = jax.tree_util.tree_map(
+                lambda x: device_array(x, copy=not isinstance(x, jax.Array)), params)
             name = "params"
     if eval_fn is not None and not callable(eval_fn):
         fail(fn, f"`eval_fn` must be callable; got eval_fn={shorten(eval_fn)}.",
