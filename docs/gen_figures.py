@@ -54,6 +54,7 @@ EXAMPLES: dict[str, tuple[tuple[str, ...], int]] = {
     "inverse_sqrt": (("inverse_sqrt(1.0, 10)", "inverse_sqrt(1.0, 10, timescale=40)"), 200),
     "piecewise_constant": (("piecewise_constant([30, 60], [1.0, 0.5, 0.1])",), 100),
     "piecewise_linear": (("piecewise_linear([0, 20, 60, 90], [0.0, 1.0, 0.5, 0.1])",), 100),
+    "table": (("table([1.0, 1.0, 0.9, 0.7, 0.8, 0.5, 0.55, 0.3, 0.35, 0.2, 0.1])",), 14),
     "join": (("join([linear(0.0, 1.0, 20), cosine_decay(1.0, 80)], [20])",
               "join([constant(1.0), constant(0.5), linear(0.5, 0.0, 30)], [40, 70])"), 110),
     "multiply": (("multiply(cosine_decay(1.0, 100), cyclic(0.5, 1.0, 10))",), 100),

@@ -64,8 +64,13 @@ def test_range_test_is_fit_with_the_ramp():
     found = jaxlr.lr_find(init, loss, DATA, min_lr=1e-3, max_lr=1.0, num_steps=T,
                           batch_size=BS, optimizer=jaxlr.sgd, smoothing=0.0, key=KEY)
     ramp = jaxlr.exponential_decay(1e-3, 1e3, decay_steps=T - 1, end_value=1.0)
-    _, hist = fit(jaxlr.sgd(ramp), key=KEY)
+    # the ramp is evaluated once and read from a table in every update: its values are the
+    # schedule's (to the last bit of float32 exp) and fit with that table is the same run
+    np.testing.assert_allclose(found.lrs, ramp(np.arange(T)), rtol=1e-6)
+    _, hist = fit(jaxlr.sgd(jaxlr.schedules.table(found.lrs.astype(np.float32))), key=KEY)
     np.testing.assert_array_equal(found.losses, hist.train["loss"])
+    _, hist = fit(jaxlr.sgd(ramp), key=KEY)
+    np.testing.assert_allclose(found.losses, hist.train["loss"], rtol=1e-5)
 
 
 def test_sweep_trial_is_fit_bit_for_bit():

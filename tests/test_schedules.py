@@ -129,6 +129,8 @@ CASES = [
     _c("piecewise_linear", jaxlr.piecewise_linear,
        dict(boundaries=[2, 5, 5, 20], values=[0.0, 1.0, 0.5, 0.1]),
        dict(boundaries=[0, 3, 9, 40], values=[1.0, 0.2, 0.3, 0.0])),
+    _c("table", jaxlr.schedules.table, dict(values=[0.5, 1.0, 0.25, 0.0, 0.125]),
+       dict(values=[2.0, 0.1, 0.3, 0.7, 0.05])),
     _c("join", lambda b, peak: jaxlr.join([jaxlr.linear(0.0, peak, 5),
                                           jaxlr.cosine_decay(peak, 20)], [b]),
        dict(b=5, peak=1.0), dict(b=9, peak=2.0)),

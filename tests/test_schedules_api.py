@@ -3,6 +3,7 @@
 import json
 import re
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -119,6 +120,10 @@ ERRORS = [
                                                          "boundaries=[]"]),
     (lambda: jaxlr.piecewise_linear([0, 10], [1.0]), ValueError,
      ["piecewise_linear", "values", "boundaries=[0, 10], values=[1.0]"]),
+    (lambda: jaxlr.schedules.table([]), ValueError, ["table", "values=[]", "at least one"]),
+    (lambda: jaxlr.schedules.table([0.1, -0.5]), ValueError, ["table", "values[1]=-0.5"]),
+    (lambda: jaxlr.schedules.table(np.ones((2, 3))), ValueError, ["table", "1-D"]),
+    (lambda: jaxlr.schedules.table(0.1), TypeError, ["table", "1-D", "values=0.1"]),
     (lambda: jaxlr.join([COS, COS], [5, 10]), ValueError, ["join", "boundaries=[5, 10]",
                                                           "len(schedules) - 1"]),
     (lambda: jaxlr.join([COS, COS, COS], [10, 5]), ValueError, ["join", "sorted"]),
@@ -565,3 +570,19 @@ def test_every_builder_has_a_doctest_and_references(name):
     assert ">>>" in doc, f"{name} has no doctested example"
     assert "References:" in doc, f"{name} names no paper"
     assert doc.index("References:") < doc.index("Examples:")
+
+
+def test_table_reads_each_step_and_holds_the_last_value():
+    values = np.geomspace(1e-4, 1.0, 37).astype(np.float32)
+    s = jaxlr.schedules.table(values)
+    steps = np.arange(-3, 60)
+    expected = values[np.clip(steps, 0, len(values) - 1)]
+    np.testing.assert_array_equal(np.asarray(s(jnp.asarray(steps))), expected)
+    assert float(s(2**40)) == values[-1]          # host integers beyond int32 are clamped
+    assert jaxlr.schedules.horizon(s) == 36
+    # a fresh table of the same length is data: one trace for both, inside a training step
+    chex.clear_trace_counter()
+    f = jax.jit(chex.assert_max_traces(lambda sch, t: sch(t), n=1))
+    f(s, jnp.int32(5))
+    other = jaxlr.schedules.table(values[::-1].copy())
+    assert float(f(other, jnp.int32(0))) == values[-1]

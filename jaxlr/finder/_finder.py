@@ -327,7 +327,9 @@ def parallel_lr_find(model: Any, loss_fn: Callable | None = None, data: Any = No
 
 def _range_program(spec: LaneSpec, ramp: schedules.Schedule, sh: Shared) -> dict:
     lr_values = ramp(jnp.arange(spec.num_steps, dtype=jnp.int32))
-    tx = spec.optimizer.build(sh.optimizer, ramp)
+    # The ramp is evaluated once, before the loop: each update reads its rate from the table
+    # (one gather) instead of recomputing the exponential (~15% of an update on a small model).
+    tx = spec.optimizer.build(sh.optimizer, schedules.Table(lr_values))
     if spec.has_init:
         params, model_state = spec.model.initialize(jax.random.fold_in(sh.key, 0))
     else:

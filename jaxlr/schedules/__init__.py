@@ -28,6 +28,7 @@ from jaxlr.schedules._builders import PiecewiseLinear as PiecewiseLinear
 from jaxlr.schedules._builders import PolynomialDecay as PolynomialDecay
 from jaxlr.schedules._builders import Scale as Scale
 from jaxlr.schedules._builders import StepDecay as StepDecay
+from jaxlr.schedules._builders import Table as Table
 from jaxlr.schedules._builders import Warmup as Warmup
 from jaxlr.schedules._builders import WarmupCosine as WarmupCosine
 from jaxlr.schedules._builders import WarmupStableDecay as WarmupStableDecay
@@ -50,6 +51,7 @@ from jaxlr.schedules._builders import piecewise_linear as piecewise_linear
 from jaxlr.schedules._builders import polynomial_decay as polynomial_decay
 from jaxlr.schedules._builders import scale as scale
 from jaxlr.schedules._builders import step_decay as step_decay
+from jaxlr.schedules._builders import table as table
 from jaxlr.schedules._builders import warmup as warmup
 from jaxlr.schedules._builders import warmup_cosine as warmup_cosine
 from jaxlr.schedules._builders import warmup_stable_decay as warmup_stable_decay
@@ -84,6 +86,7 @@ __all__ = [
     "scale",
     "stack",
     "step_decay",
+    "table",
     "to_config",
     "warmup",
     "warmup_cosine",

@@ -1568,6 +1568,59 @@ def piecewise_linear(boundaries: Any, values: Any) -> PiecewiseLinear:
     return PiecewiseLinear(_as_vector(boundaries), _as_vector(values))
 
 
+@register("table", children=("values",))
+class Table(Schedule):
+    """Schedule returned by :func:`table`."""
+
+    values: Any
+
+    def __call__(self, step: ArrayLike) -> jax.Array:
+        step = as_step(step)
+        values = _vector(self.values, float_dtype())
+        return jnp.take(values, jnp.clip(step, 0, values.shape[-1] - 1), axis=-1)
+
+    def horizon(self) -> int | None:
+        return max(_shape(self.values)[-1] - 1, 0)
+
+
+def table(values: Any) -> Table:
+    """The precomputed value ``values[t]`` at step ``t``, held at ``values[-1]`` afterwards.
+
+    A schedule read from memory: one gather per call, whatever produced the values (a ramp,
+    a schedule exported from another framework, rates logged by an earlier run). The values are
+    an array child, so a new table of the same length reuses the compiled program. Inside a
+    training step this is the cheapest schedule there is: :func:`jaxlr.lr_find` evaluates its
+    exponential ramp once, on the host side of the program, and trains with ``table`` of it.
+    PyTorch's ``LambdaLR(lambda t: values[t] / lr)`` on a base rate ``lr`` is the same schedule.
+
+    Args:
+      values: 1-D, at least one value >= 0 (may be traced).
+
+    References:
+      Smith, "Cyclical Learning Rates for Training Neural Networks", WACV
+      2017 (the range test's precomputed ramp); peer: PyTorch ``LambdaLR`` over a list.
+
+    Examples:
+      >>> import jaxlr
+      >>> s = jaxlr.schedules.table([0.1, 0.2, 0.4])
+      >>> [round(float(s(t)), 4) for t in (0, 1, 2, 3, 100)]
+      [0.1, 0.2, 0.4, 0.4, 0.4]
+      >>> jaxlr.schedules.horizon(s)
+      2
+    """
+    fn = "table"
+    _check_vector(fn, "values", values)
+    if _shape(values)[0] < 1:
+        validation.fail(fn, f"`values` must hold at least one value; got values={_short(values)}.",
+                        hint="Pass the rate of every step, e.g. table([0.1, 0.05, 0.01]).")
+    if not isinstance(values, (list, tuple)):
+        _check_lr(fn, values=values)
+    else:
+        for i, v in enumerate(values):
+            _check_lr(fn, **{f"values[{i}]": v})
+    return Table(_as_vector(values))
+
+
 # --------------------------------------------------------------------------------------------
 # Combinators.
 # --------------------------------------------------------------------------------------------
@@ -1792,6 +1845,7 @@ BUILDERS = {
     "inverse_sqrt": inverse_sqrt,
     "piecewise_constant": piecewise_constant,
     "piecewise_linear": piecewise_linear,
+    "table": table,
     "join": join,
     "multiply": multiply,
     "scale": scale,
