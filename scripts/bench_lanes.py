@@ -13,6 +13,9 @@ is faster), plus, per shape, the number of XLA compilations of the first call
 (``jax.monitoring``). ``--first-call`` adds the end-to-end time of a fresh process (import,
 compile, run) for both at 32 lanes.
 
+``--range`` times only the range test: ``jaxlr.lr_find`` (200 updates) against one hand-written
+jitted ``lax.scan`` with the precomputed ramp (:func:`range_baseline`).
+
 Run on an idle machine: ``python scripts/bench_lanes.py`` (``--quick``: lanes 1 and 32 only).
 """
 
@@ -136,6 +139,63 @@ def first_call():
     return {"shape": "digits-mlp", "lanes": 32, **out}
 
 
+def range_baseline(task):
+    """The hand-written range test: one jitted ``lax.scan`` of ``optax.inject_hyperparams(adam)``
+    whose rate is read from the precomputed exponential ramp, batches gathered up front;
+    returns the per-update losses (smoothing them afterwards on the host is negligible)."""
+    x, y = (np.asarray(a) for a in task.train)
+    rng = np.random.default_rng(0)
+    rows = np.stack([rng.choice(x.shape[0], BATCH, replace=False) for _ in range(STEPS)])
+    xs, ys = jnp.asarray(x[rows]), jnp.asarray(y[rows])
+    params0 = task.init(jax.random.key(0))
+
+    @jax.jit
+    def run(ramp, xs, ys):
+        opt = optax.inject_hyperparams(optax.adam)(learning_rate=ramp[0])
+
+        def body(carry, inp):
+            p, s = carry
+            lr, batch = inp[0], inp[1:]
+            s.hyperparams["learning_rate"] = lr
+            loss, g = jax.value_and_grad(task.loss)(p, batch)
+            u, s = opt.update(g, s, p)
+            return (optax.apply_updates(p, u), s), loss
+
+        return jax.lax.scan(body, (params0, opt.init(params0)), (ramp, xs, ys))[1]
+
+    return lambda lo, hi: run(jnp.asarray(np.geomspace(lo, hi, STEPS), jnp.float32), xs, ys)
+
+
+def range_ours(task):
+    return lambda lo, hi: jaxlr.lr_find(task, min_lr=lo, max_lr=hi, num_steps=STEPS,
+                                        batch_size=BATCH, key=0).losses
+
+
+def range_row(repeat):
+    """``jaxlr.lr_find`` (200 updates) against :func:`range_baseline`, best of ``repeat`` calls
+    (at least 10) with new ramp ends (no recompilation), and the first call's time and
+    compilations (the baseline's batch gather and parameter initialisation included: jaxlr
+    does both inside its program)."""
+    task = jaxlr.tasks.get_task("digits-mlp")
+    row = {"shape": "range test, digits-mlp", "lanes": 1}
+    for name, make in (("jaxlr", range_ours), ("hand_scan", range_baseline)):
+        COMPILES[0] = 0
+        t = time.perf_counter()
+        fn = make(task)      # the first call includes the baseline's host gather and init
+        jax.block_until_ready(fn(1e-7, 10.0))
+        row[f"{name}_first_s"] = round(time.perf_counter() - t, 3)
+        row[f"{name}_compiles"] = COMPILES[0]
+        times = []
+        for r in range(max(repeat, 10)):
+            t = time.perf_counter()
+            np.asarray(fn(1e-7 * (1 + 0.01 * r), 10.0))
+            times.append(time.perf_counter() - t)
+        row[f"{name}_s"] = round(min(times), 5)
+    row["ratio"] = round(row["jaxlr_s"] / row["hand_scan_s"], 3)
+    row["first_call_ratio"] = round(row["jaxlr_first_s"] / row["hand_scan_first_s"], 3)
+    return row
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
@@ -143,10 +203,15 @@ def main(argv=None):
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--first-call", action="store_true")
     ap.add_argument("--shapes", nargs="*", default=["digits-mlp", "wide-mlp"])
+    ap.add_argument("--range", action="store_true",
+                    help="only the range test against the hand-written ramp scan")
     args = ap.parse_args(argv)
     lanes = args.lanes or ([1, 32] if args.quick else [1, 8, 32, 128, 512])
     print(json.dumps({"device": str(jax.devices()[0]), "cpu_count": os.cpu_count(),
                       "jax": jax.__version__, "steps": STEPS, "batch": BATCH}))
+    if args.range:
+        print(json.dumps(range_row(args.repeat)), flush=True)
+        return
     for shape in args.shapes:
         task = jaxlr.tasks.get_task("digits-mlp") if shape == "digits-mlp" else wide_task()
         for n in lanes:

@@ -589,6 +589,13 @@ def divergence(*, threshold: ArrayLike = 4.0, smoothing: ArrayLike = 0.9) -> Con
              f"smoothing={smoothing!r}.", hint="Use 0 for no smoothing, 0.98 like fastai.")
 
     def init() -> DivergenceState:
+        if not any(isinstance(x, (jax.Array, jax.core.Tracer)) for x in (smoothing, threshold)):
+            # host numbers: the state built with numpy and placed in one transfer
+            f32, i32 = np.float32, np.int32
+            return jax.device_put(DivergenceState(
+                ema=f32(0.0), best=f32(np.inf), smoothed=f32(np.nan), count=i32(0),
+                diverged=np.bool_(False), diverged_step=i32(-1),
+                hparams=DivergenceHParams(smoothing=f32(smoothing), threshold=f32(threshold))))
         hp = DivergenceHParams(smoothing=_f32(smoothing), threshold=_f32(threshold))
         return DivergenceState(ema=full(0.0, jnp.float32),
                                best=full(np.inf, jnp.float32),
