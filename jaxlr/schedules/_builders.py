@@ -1590,7 +1590,7 @@ def table(values: Any) -> Table:
     a schedule exported from another framework, rates logged by an earlier run). The values are
     an array child, so a new table of the same length reuses the compiled program. Inside a
     training step this is the cheapest schedule there is: :func:`jaxlr.lr_find` evaluates its
-    exponential ramp once, on the host side of the program, and trains with ``table`` of it.
+    exponential ramp once, before its training loop, and trains with ``table`` of it.
     PyTorch's ``LambdaLR(lambda t: values[t] / lr)`` on a base rate ``lr`` is the same schedule.
 
     Args:
