@@ -58,13 +58,17 @@ def wide_task():
                       train=base.train, valid=base.valid, batch_size=BATCH, name="wide-mlp")
 
 
-def baseline(task):
-    """Baseline (i): returns ``run(lrs) -> losses [lanes, T]`` (compiled on first use)."""
+def gathered(task):
+    """What the baselines prepare on the host: every update's batch and the initial parameters."""
     x, y = (np.asarray(a) for a in task.train)
     rng = np.random.default_rng(0)
     rows = np.stack([rng.choice(x.shape[0], BATCH, replace=False) for _ in range(STEPS)])
-    xs, ys = jnp.asarray(x[rows]), jnp.asarray(y[rows])
-    params0 = task.init(jax.random.key(0))
+    return jnp.asarray(x[rows]), jnp.asarray(y[rows]), task.init(jax.random.key(0))
+
+
+def baseline(task):
+    """Baseline (i): returns ``run(lrs) -> losses [lanes, T]`` (compiled on first use)."""
+    xs, ys, params0 = gathered(task)
 
     def run_one(lr, xs, ys):
         opt = optax.inject_hyperparams(optax.adam)(learning_rate=lr)
@@ -143,11 +147,7 @@ def range_baseline(task):
     """The hand-written range test: one jitted ``lax.scan`` of ``optax.inject_hyperparams(adam)``
     whose rate is read from the precomputed exponential ramp, batches gathered up front;
     returns the per-update losses (smoothing them afterwards on the host is negligible)."""
-    x, y = (np.asarray(a) for a in task.train)
-    rng = np.random.default_rng(0)
-    rows = np.stack([rng.choice(x.shape[0], BATCH, replace=False) for _ in range(STEPS)])
-    xs, ys = jnp.asarray(x[rows]), jnp.asarray(y[rows])
-    params0 = task.init(jax.random.key(0))
+    xs, ys, params0 = gathered(task)
 
     @jax.jit
     def run(ramp, xs, ys):
