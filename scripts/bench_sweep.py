@@ -17,8 +17,19 @@
 Prints one JSON line per figure plus one naming the device. ``--quick`` runs 8 trials x 100
 steps (a smoke test). Times include compilation (the first and only call).
 
-    python scripts/bench_sweep.py            # full
-    python scripts/bench_sweep.py --quick
+``--vectorised`` instead measures the sweep against the vectorised alternatives on the same
+64 trials, each timed on its first call (host preparation and compilation included) and in the
+steady state (best of ``--repeat`` calls with new rate values, nothing recompiled):
+
+* baseline (i): ``jax.jit(jax.vmap(train_one))`` over the trials' traced hyperparameters,
+  ``train_one`` a ``lax.scan`` of ``optax.adamw`` with the traceable warm-up + cosine over
+  batches gathered up front, returning the validation loss;
+* hyperoptax ``GridSearch`` and ``RandomSearch`` (``n_parallel=64``, one iteration) with that
+  ``train_one`` jitted as the objective (the strongest way to use it);
+* successive halving (27 trials, eta 3) and PBT (32 members) against the same number of
+  training steps spent in baseline (i) on a plain grid: time and best validation loss.
+
+    python scripts/bench_sweep.py --vectorised --repeat 5
 """
 
 from __future__ import annotations
@@ -174,9 +185,219 @@ def bench_torch(task, lrs, warms, wds, steps):
     return time.perf_counter() - t0, results
 
 
+def gathered(task, steps):
+    """What the vectorised baselines prepare on the host: every update's batch (shared by all
+    trials, like jaxlr's common random numbers) and the initial parameters."""
+    x, y = (np.asarray(a) for a in task.train)
+    rng = np.random.default_rng(0)
+    rows = np.stack([rng.choice(x.shape[0], task.batch_size, replace=False)
+                     for _ in range(steps)])
+    return (jnp.asarray(x[rows]), jnp.asarray(y[rows])), task.init(jax.random.key(0))
+
+
+def vmapped_baseline(task, steps, schedule=True, freeze=False):
+    """Baseline (i) for sweeps: ``run(lr, warmup, wd) -> validation losses [trials]``, one
+    ``jax.jit(jax.vmap(train_one))`` with every hyperparameter traced (compiled on first use);
+    ``schedule=False`` trains at a constant rate (the successive-halving / PBT comparison).
+    ``freeze=True`` adds what jaxlr's kernel does to keep lanes independent: an update whose
+    loss or gradient norm is not finite is skipped (``lax.cond``, a select per lane under
+    ``vmap``); it attributes the gap between jaxlr and (i)."""
+    batches, params0 = gathered(task, steps)
+    valid = tuple(jnp.asarray(a) for a in task.valid)
+
+    def train_one(lr, warmup, wd, batches, params0, valid):
+        rate = warmup_cosine(lr, warmup, steps) if schedule else lr
+        opt = optax.adamw(rate, weight_decay=wd)
+
+        def body(carry, batch):
+            loss, g = jax.value_and_grad(task.loss)(carry[0], batch)
+
+            def apply(c):
+                p, s = c
+                u, s = opt.update(g, s, p)
+                return optax.apply_updates(p, u), s
+
+            if not freeze:
+                return apply(carry), None
+            ok = jnp.isfinite(loss) & jnp.isfinite(optax.tree.norm(g))
+            return jax.lax.cond(ok, apply, lambda c: c, carry), None
+
+        (p, _), _ = jax.lax.scan(body, (params0, opt.init(params0)), batches)
+        return task.loss(p, valid)
+
+    prog = jax.jit(jax.vmap(train_one, in_axes=(0, 0, 0, None, None, None)))
+
+    def run(lr, warmup, wd):
+        return prog(jnp.asarray(lr, jnp.float32), jnp.asarray(warmup, jnp.float32),
+                    jnp.asarray(wd, jnp.float32), batches, params0, valid)
+
+    run.one = lambda key, hp: train_one(hp["lr"], hp["warmup"], hp["wd"], batches, params0,
+                                        valid)
+    return run
+
+
+def _first_and_steady(make, call, repeat):
+    """(first-call seconds incl. ``make()``, best steady seconds, last output); ``call(fn, r)``
+    runs repeat ``r`` (``r = 0``: the first call) and returns something to block on."""
+    t = time.perf_counter()
+    fn = make()
+    out = jax.block_until_ready(call(fn, 0))
+    first = time.perf_counter() - t
+    times = []
+    for r in range(1, repeat + 1):
+        t = time.perf_counter()
+        out = jax.block_until_ready(call(fn, r))
+        times.append(time.perf_counter() - t)
+    return first, min(times), out
+
+
+def _hyperoptax_objective(run):
+    """The baseline's ``train_one`` as hyperoptax wants it, ``fn(key, params) -> scalar``,
+    jitted (hyperoptax vmaps it eagerly; a jitted objective is its fastest use)."""
+    one = jax.jit(run.one)
+
+    def objective(key, params):
+        return one(key, params)
+
+    return objective
+
+
+def bench_vectorised(repeat):
+    import hyperoptax as hx
+
+    task = get_task("digits-mlp")
+    lrs, warms, wds, steps, _ = grid_values(False)
+    mesh = np.array(np.meshgrid(lrs, warms, wds, indexing="ij")).reshape(3, -1)
+    n = mesh.shape[1]
+    scale = lambda r: 1 + 0.01 * r           # new rate values per repeat (no cache can help)
+    rows = []
+
+    def jaxlr_call(strategy):
+        def call(_, r):
+            if strategy == "grid":
+                space = jaxlr.grid({"learning_rate": [v * scale(r) for v in lrs],
+                                    "warmup_steps": warms, "weight_decay": wds})
+            else:
+                space = {"learning_rate": jaxlr.loguniform(3e-4 * scale(r), 1e-2),
+                         "warmup_steps": jaxlr.uniform(0.0, 100.0),
+                         "weight_decay": jaxlr.loguniform(1e-5, 1e-3)}
+            res = jaxlr.sweep_task(
+                task, space=space, key=jax.random.key(r), optimizer="adamw", steps=steps,
+                schedule=lambda hp: jaxlr.warmup_cosine(hp["learning_rate"],
+                                                        hp["warmup_steps"], steps),
+                strategy=strategy, num_trials=None if strategy == "grid" else n)
+            return res.metrics["valid_loss"]
+        return call
+
+    def row(name, ours, theirs, **extra):
+        r = {"name": name, "trials": n, "steps": steps,
+             "jaxlr_first_s": round(ours[0], 3), "baseline_first_s": round(theirs[0], 3),
+             "jaxlr_s": round(ours[1], 4), "baseline_s": round(theirs[1], 4),
+             "ratio": round(ours[1] / theirs[1], 3),
+             "first_call_ratio": round(ours[0] / theirs[0], 3), **extra}
+        print(json.dumps(r), flush=True)
+        rows.append(r)
+
+    grid_ours = _first_and_steady(lambda: None, jaxlr_call("grid"), repeat)
+    base = _first_and_steady(lambda: vmapped_baseline(task, steps),
+                             lambda fn, r: fn(mesh[0] * scale(r), mesh[1], mesh[2]), repeat)
+    row("grid sweep vs baseline (i) jit(vmap(scan of optax.adamw))", grid_ours, base,
+        note="ratio = jaxlr / baseline (< 1: jaxlr is faster)",
+        best_valid_loss_jaxlr=round(float(np.nanmin(grid_ours[2])), 4),
+        best_valid_loss_baseline=round(float(np.nanmin(base[2])), 4))
+
+    frozen = _first_and_steady(lambda: vmapped_baseline(task, steps, freeze=True),
+                               lambda fn, r: fn(mesh[0] * scale(r), mesh[1], mesh[2]), repeat)
+    row("grid sweep vs baseline (i) + jaxlr's per-lane freeze of non-finite updates",
+        grid_ours, frozen, note="the freeze's own cost: baseline (i) + freeze / baseline (i) = "
+        f"{frozen[1] / base[1]:.3f}")
+
+    def hx_grid():
+        objective = _hyperoptax_objective(vmapped_baseline(task, steps))
+        return objective
+
+    def hx_grid_call(objective, r):
+        space = {"lr": hx.spaces.DiscreteSpace([v * scale(r) for v in lrs]),
+                 "warmup": hx.spaces.DiscreteSpace([float(w) for w in warms]),
+                 "wd": hx.spaces.DiscreteSpace(wds)}
+        state, opt = hx.GridSearch.init(space, n_parallel=n)
+        _, (_, results) = opt.optimize(state, jax.random.PRNGKey(r), objective, n_iterations=1)
+        return results[0]
+
+    theirs = _first_and_steady(hx_grid, hx_grid_call, repeat)
+    row("grid sweep vs hyperoptax GridSearch (n_parallel=64, jitted objective)", grid_ours,
+        theirs, best_valid_loss_baseline=round(float(np.nanmin(theirs[2])), 4))
+
+    def hx_random_call(objective, r):
+        space = {"lr": hx.spaces.LogSpace(3e-4 * scale(r), 1e-2),
+                 "warmup": hx.spaces.LinearSpace(0.0, 100.0),
+                 "wd": hx.spaces.LogSpace(1e-5, 1e-3)}
+        state, opt = hx.RandomSearch.init(space, n_parallel=n)
+        _, (_, results) = opt.optimize(state, jax.random.PRNGKey(r), objective, n_iterations=1)
+        return results[0]
+
+    rand_ours = _first_and_steady(lambda: None, jaxlr_call("random"), repeat)
+    theirs = _first_and_steady(hx_grid, hx_random_call, repeat)
+    row("random sweep vs hyperoptax RandomSearch (n_parallel=64, jitted objective)", rand_ours,
+        theirs, best_valid_loss_jaxlr=round(float(np.nanmin(rand_ours[2])), 4),
+        best_valid_loss_baseline=round(float(np.nanmin(theirs[2])), 4))
+    strategies_vs_grid(task, repeat, rows)
+    return rows
+
+
+def strategies_vs_grid(task, repeat, rows):
+    """Successive halving and PBT against the same training steps spent in baseline (i) on a
+    plain grid of constant rates x weight decays (first call and steady state, best validation
+    loss of each)."""
+    steps = 300
+    space = {"learning_rate": jaxlr.loguniform(1e-4, 3e-2),
+             "weight_decay": jaxlr.loguniform(1e-6, 1e-2)}
+    for strategy, trials, options in (("successive_halving", 27, {"eta": 3}),
+                                      ("pbt", 32, {"interval": 30})):
+        holder = {}
+
+        def call(_, r, strategy=strategy, trials=trials, options=options):
+            res = jaxlr.sweep_task(task, space=space, key=jax.random.key(r), optimizer="adamw",
+                                   steps=steps, strategy=strategy, num_trials=trials,
+                                   options=options)
+            holder["res"] = res
+            return res.metrics["valid_loss"]
+
+        ours = _first_and_steady(lambda: None, call, repeat)
+        res = holder["res"]
+        if strategy == "successive_halving":
+            budget = int(np.sum(np.asarray(res.metrics["steps_trained"])))
+            eligible = np.asarray(res.metrics["steps_trained"]) == steps
+            best_ours = float(np.nanmin(np.where(eligible, ours[2], np.nan)))
+        else:
+            budget = trials * steps
+            best_ours = float(np.nanmin(ours[2]))
+        grid_n = max(1, round(budget / steps))
+        side = int(math.ceil(math.sqrt(grid_n)))
+        g_lr = np.geomspace(1e-4, 3e-2, side)
+        g_wd = np.geomspace(1e-6, 1e-2, int(math.ceil(grid_n / side)))
+        lr_wd = np.array(np.meshgrid(g_lr, g_wd, indexing="ij")).reshape(2, -1)[:, :grid_n]
+        zeros = np.zeros(lr_wd.shape[1])
+        base = _first_and_steady(lambda: vmapped_baseline(task, steps, schedule=False),
+                                 lambda fn, r: fn(lr_wd[0] * (1 + 0.01 * r), zeros, lr_wd[1]),
+                                 repeat)
+        r = {"name": f"{strategy} vs the same steps in baseline (i) on a plain grid",
+             "trials": trials, "grid_trials": lr_wd.shape[1], "training_steps": budget,
+             "jaxlr_first_s": round(ours[0], 3), "baseline_first_s": round(base[0], 3),
+             "jaxlr_s": round(ours[1], 4), "baseline_s": round(base[1], 4),
+             "ratio": round(ours[1] / base[1], 3), "first_call_ratio": round(ours[0] / base[0], 3),
+             "best_valid_loss_jaxlr": round(best_ours, 4),
+             "best_valid_loss_baseline": round(float(np.nanmin(base[2])), 4)}
+        print(json.dumps(r), flush=True)
+        rows.append(r)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="8 trials x 100 steps (smoke test)")
+    ap.add_argument("--vectorised", action="store_true",
+                    help="only the vectorised comparison (baseline (i), hyperoptax, SH/PBT)")
+    ap.add_argument("--repeat", type=int, default=3, help="steady-state calls (--vectorised)")
     ap.add_argument("--skip-torch", action="store_true", help="skip the PyTorch baseline")
     ap.add_argument("--skip-recompile", action="store_true",
                     help="skip the Optuna+JAX baseline that compiles once per trial")
@@ -189,6 +410,9 @@ def main():
                       "platform": jax.default_backend(), "cpu": platform.processor() or
                       platform.machine(), "cpu_count": os.cpu_count(), "trials": n_trials,
                       "steps": steps, "jax": jax.__version__}))
+    if args.vectorised:
+        bench_vectorised(args.repeat)
+        return
     t_jaxlr, r = bench_jaxlr(task, lrs, warms, wds, steps)
     if not args.skip_recompile:
         t_rec, study_rec = bench_optuna_jax_recompile(task, lrs, warms, wds, steps)
