@@ -10,6 +10,9 @@ Digits MLP (64-128-10, Adam, batch 64), 32 candidate rates x 200 updates:
     on the stacked tensors with per-lane rates) vs ``jaxlr.parallel_lr_find`` at 32 and 128
     lanes (``--torch-func-lanes``), PyTorch at 1 and 2 threads.
 
+Also the FLOP/s of the parallel finder on a wide MLP (64-1024-1024-10) at 128 candidates, from
+the per-update slope (fixed costs cancel), against the matmul peak and a memory roofline.
+
 Also: achieved FLOP/s of the parallel finder at 64 and 256 candidates against a measured
 large-matmul peak (with bare vmapped optax loops and a roofline from the measured memory
 bandwidth as references), the persistent compilation cache's effect on a fresh process, and (with
@@ -326,6 +329,36 @@ def torch_func_runs(task, lrs, steps, threads):
     return run
 
 
+# ---------------------------------------------------------------------------------- wide
+
+
+WIDE = (64, 1024, 1024, 10)
+
+
+def wide_task():
+    base = get_task("digits-mlp")
+    return jaxlr.Task(init=lambda k: jaxlr.tasks.mlp_init(k, WIDE), loss=base.loss,
+                      train=base.train, valid=base.valid, batch_size=BATCH, name="wide-mlp")
+
+
+def wide_slope(lanes, short, long):
+    """Seconds per update of the parallel finder and of :func:`bare_vmapped` on the wide MLP
+    (64-1024-1024-10, 1.1 M parameters per lane) at ``lanes`` candidates: the difference of the
+    best of 2 calls at ``long`` and at ``short`` updates, divided by ``long - short``, so the
+    fixed costs (initialising every lane, evaluating, the result) cancel."""
+    task = wide_task()
+    out = {}
+    for name, make in (("jaxlr", lambda n: lambda: run_parallel(task, lanes, n)),
+                       ("bare", lambda n: bare_vmapped(task, lanes, n))):
+        t = {}
+        for n in (short, long):
+            fn = make(n)
+            fn()
+            t[n], _ = timed(fn, repeat=2)
+        out[name] = (t[long] - t[short]) / (long - short)
+    return out
+
+
 # ---------------------------------------------------------------------------------- cache
 
 
@@ -372,7 +405,7 @@ def main(argv=None):
     ap.add_argument("--sizes", nargs="*", type=int, default=None,
                     help="also time these candidate counts (e.g. 1 64 256 1024 on a GPU)")
     ap.add_argument("--skip", nargs="*", default=[],
-                    help="parts to skip: b c d e flops cache")
+                    help="parts to skip: b c d e flops wide cache")
     ap.add_argument("--torch-func-lanes", nargs="*", type=int, default=[32, 128],
                     help="lane counts of the torch.func comparison (e)")
     ap.add_argument("--torch-runs", type=int, default=None,
@@ -487,6 +520,25 @@ def main(argv=None):
                  bound_fraction_of_peak=round(t_flops / (t_flops + t_bytes), 3),
                  memory_bandwidth_gbs=round(bw / 1e9, 2),
                  note="jaxlr_s is jaxlr's time per update")
+
+    if "wide" not in args.skip:
+        peak = matmul_peak(1024 if args.quick else 2048)
+        bw = memory_bandwidth(2 ** 24 if args.quick else 2 ** 26)
+        lanes = 8 if args.quick else 128
+        per = wide_slope(lanes, 10, 20) if args.quick else wide_slope(lanes, 10, 30)
+        work = mlp_flops_per_step(BATCH, WIDE) * lanes
+        t_flops = work / peak
+        t_bytes = ADAM_BYTES_PER_PARAM * mlp_params(WIDE) * lanes / bw
+        emit(f"FLOP/s, wide MLP 64-1024-1024-10, {lanes} candidates (seconds per update)",
+             per["jaxlr"], per["bare"], achieved_gflops=round(work / per["jaxlr"] / 1e9, 2),
+             bare_gflops=round(work / per["bare"] / 1e9, 2),
+             matmul_peak_gflops=round(peak / 1e9, 2),
+             fraction_of_peak=round(work / per["jaxlr"] / peak, 3),
+             bare_fraction_of_peak=round(work / per["bare"] / peak, 3),
+             roofline_fraction_of_peak=round(t_flops / (t_flops + t_bytes), 3),
+             memory_bandwidth_gbs=round(bw / 1e9, 2), goal=">= 50% of the matmul peak",
+             note="baseline: bare vmapped optax.adam scan; roofline: matmuls at peak then "
+                  "Adam's 32 bytes/parameter at the measured bandwidth")
 
     if "cache" not in args.skip:
         none, cold, warm = cache_effect(steps)
