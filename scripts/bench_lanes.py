@@ -6,12 +6,17 @@ gathered up front (shared by every lane, like jaxlr's common random numbers), re
 per-update losses. jaxlr: ``jaxlr.parallel_lr_find(task, lrs=..., num_steps=T, key=0)`` (which
 also smooths the losses, detects divergence and freezes diverged lanes).
 
-Per shape (digits MLP 64-128-10 and a wide MLP 64-1024-1024-10, Adam, batch 64, 200 updates;
-lanes 1, 8, 32, 128, 512) it prints one JSON line: steady-state seconds of both (best of
+Per shape (digits MLP 64-128-10 and a wide MLP 64-1024-1024-10, batch 64; the built-in
+``transformer-tiny`` task, 2 layers, 26k parameters, batch 32; Adam, 200 updates; lanes 1, 8,
+32, 128, 512, the wide MLP up to 128 and the transformer up to 32) it prints one JSON line: steady-state seconds of both (best of
 ``--repeat`` calls with new rate values: no recompilation) and the ratio jaxlr / (i) (< 1: jaxlr
 is faster), plus, per shape, the number of XLA compilations of the first call
 (``jax.monitoring``). ``--first-call`` adds the end-to-end time of a fresh process (import,
 compile, run) for both at 32 lanes.
+
+``--memory`` reports instead the peak resident memory of one call, for jaxlr and (i), each in
+a fresh process with a warm persistent compilation cache (digits MLP at 32 and 512 lanes, the wide MLP at 8, the
+transformer at 32).
 
 ``--range`` times only the range test: ``jaxlr.lr_find`` (200 updates) against one hand-written
 jitted ``lax.scan`` with the precomputed ramp (:func:`range_baseline`).
@@ -26,6 +31,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 
@@ -58,11 +64,17 @@ def wide_task():
                       train=base.train, valid=base.valid, batch_size=BATCH, name="wide-mlp")
 
 
+def get_shape(name):
+    """The task of a benchmark shape: ``digits-mlp``, ``wide-mlp`` or ``transformer-tiny``."""
+    return wide_task() if name == "wide-mlp" else jaxlr.tasks.get_task(name)
+
+
 def gathered(task):
     """What the baselines prepare on the host: every update's batch and the initial parameters."""
     x, y = (np.asarray(a) for a in task.train)
     rng = np.random.default_rng(0)
-    rows = np.stack([rng.choice(x.shape[0], BATCH, replace=False) for _ in range(STEPS)])
+    rows = np.stack([rng.choice(x.shape[0], task.batch_size, replace=False)
+                     for _ in range(STEPS)])
     return jnp.asarray(x[rows]), jnp.asarray(y[rows]), task.init(jax.random.key(0))
 
 
@@ -89,7 +101,7 @@ def baseline(task):
 def ours(task):
     def run(lrs):
         return jaxlr.parallel_lr_find(task, lrs=np.asarray(lrs), num_steps=STEPS,
-                                      batch_size=BATCH, key=0).losses
+                                      batch_size=task.batch_size, key=0).losses
     return run
 
 
@@ -141,6 +153,58 @@ def first_call():
         out[f"{which}_fresh_process_s"] = round(best, 3)
     out["ratio"] = round(out["jaxlr_fresh_process_s"] / out["baseline_i_fresh_process_s"], 3)
     return {"shape": "digits-mlp", "lanes": 32, **out}
+
+
+MEMORY = textwrap.dedent("""
+    import json, os, resource, sys, threading, time
+    sys.path.insert(0, {scripts!r})
+    import numpy as np, jax
+    jax.config.update("jax_compilation_cache_dir", {cache!r})
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+    import bench_lanes as b
+
+    def rss():
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    task = b.get_shape({shape!r})
+    lrs = np.geomspace(1e-4, 1e-2, {lanes})
+    before, peak, done = rss(), [0], [False]
+
+    def sample():
+        while not done[0]:
+            peak[0] = max(peak[0], rss())
+            time.sleep(0.0005)
+
+    t = threading.Thread(target=sample)
+    t.start()
+    fn = b.ours(task) if {which!r} == "jaxlr" else b.baseline(task)
+    jax.block_until_ready(fn(lrs))
+    done[0] = True
+    t.join()
+    print(json.dumps({{"peak_mb": (max(peak[0], rss()) - before) / 2 ** 20}}))
+""")
+
+
+def memory_row(shape, lanes):
+    """Peak resident memory of one call (sampled every 0.5 ms from ``/proc/self/statm``, above
+    the process's memory once the task is built), for jaxlr and baseline (i), each in a fresh
+    process whose persistent compilation cache was filled by an identical process before, so
+    the compiler's own memory does not count; the baseline's host batch gather is included
+    (jaxlr gathers inside its program)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    row = {"shape": shape, "lanes": lanes}
+    for which in ("jaxlr", "baseline_i"):
+        with tempfile.TemporaryDirectory() as cache:
+            for _ in range(2):          # the first fills the cache, the second is measured
+                env = dict(os.environ, JAX_PLATFORMS="cpu")
+                out = subprocess.run([sys.executable, "-c", MEMORY.format(
+                    scripts=here, shape=shape, which=which, lanes=lanes, cache=cache)],
+                    capture_output=True, text=True, env=env, check=True).stdout.split("\n")
+            res = json.loads([x for x in out if x][-1])
+        row[f"{which}_peak_mb"] = round(res["peak_mb"], 1)
+    return row
 
 
 def range_baseline(task):
@@ -202,9 +266,12 @@ def main(argv=None):
     ap.add_argument("--lanes", nargs="*", type=int, default=None)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--first-call", action="store_true")
-    ap.add_argument("--shapes", nargs="*", default=["digits-mlp", "wide-mlp"])
+    ap.add_argument("--shapes", nargs="*",
+                    default=["digits-mlp", "wide-mlp", "transformer-tiny"])
     ap.add_argument("--range", action="store_true",
                     help="only the range test against the hand-written ramp scan")
+    ap.add_argument("--memory", action="store_true",
+                    help="only the peak memory of a steady-state call, per shape")
     args = ap.parse_args(argv)
     lanes = args.lanes or ([1, 32] if args.quick else [1, 8, 32, 128, 512])
     print(json.dumps({"device": str(jax.devices()[0]), "cpu_count": os.cpu_count(),
@@ -212,11 +279,17 @@ def main(argv=None):
     if args.range:
         print(json.dumps(range_row(args.repeat)), flush=True)
         return
+    if args.memory:
+        for shape, n in (("digits-mlp", 32), ("digits-mlp", 512), ("wide-mlp", 8),
+                         ("transformer-tiny", 32)):
+            if shape in args.shapes:
+                print(json.dumps(memory_row(shape, n)), flush=True)
+        return
     for shape in args.shapes:
-        task = jaxlr.tasks.get_task("digits-mlp") if shape == "digits-mlp" else wide_task()
+        task = get_shape(shape)
         for n in lanes:
-            if shape == "wide-mlp" and n > 128:
-                continue                      # 512 wide MLPs: minutes per call on a CPU
+            if (shape == "wide-mlp" and n > 128) or (shape == "transformer-tiny" and n > 32):
+                continue                      # minutes per call on a CPU
             print(json.dumps(steady(task, n, args.repeat)), flush=True)
     if args.first_call:
         print(json.dumps(first_call()), flush=True)
