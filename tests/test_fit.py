@@ -134,6 +134,70 @@ def test_nonfinite_stops_with_last_finite_state(stream):
     assert len(h.train["loss"]) == bad and np.isfinite(h.train["loss"]).all()
 
 
+@pytest.mark.parametrize("nonfinite", [False, True], ids=["clean", "nonfinite"])
+def test_dispatching_the_next_chunk_ahead_changes_nothing(nonfinite, monkeypatch):
+    # Without controllers or a time budget, fit dispatches the next chunk and the evaluation
+    # before it reads a chunk's records; a run that waits for every chunk is the reference,
+    # bit for bit, including a non-finite stop with a speculative chunk in flight.
+    x, y = _data()
+    if nonfinite:
+        y = y.at[0].set(1e30)      # the squared error of example 0 overflows
+    dispatched = []
+    original = fit_lib._Loop._dispatch
+
+    def counting(self, state, n, clock):
+        dispatched[-1] += 1
+        return original(self, state, n, clock)
+
+    monkeypatch.setattr(fit_lib._Loop, "_dispatch", counting)
+    runs = []
+    for ahead in (True, False):
+        monkeypatch.setattr(fit_lib, "DISPATCH_AHEAD", ahead)
+        dispatched.append(0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            runs.append(jaxlr.fit(loss_fn, SGD, _params(), (x, y), steps=20, batch_size=BS,
+                                  key=KEY, chunk_size=3, valid_data=_data(16, seed=1),
+                                  eval_every=4, progress=False))
+    (a, ha), (b, hb) = runs
+    chex.assert_trees_all_equal(a.params, b.params)
+    assert ha.steps.tolist() == hb.steps.tolist()
+    for k in ha.train:
+        np.testing.assert_array_equal(ha.train[k], hb.train[k])
+    assert ha.eval_steps.tolist() == hb.eval_steps.tolist()
+    np.testing.assert_array_equal(ha.eval["val_loss"], hb.eval["val_loss"])
+    assert (ha.stop_reason, ha.nonfinite_step) == (hb.stop_reason, hb.nonfinite_step)
+    if nonfinite:
+        assert ha.stop_reason == "nonfinite" and int(a.step) == ha.nonfinite_step < 5
+        # the speculative chunk dispatched after the bad one was discarded
+        assert dispatched[0] == dispatched[1] + 1
+    else:
+        assert ha.stop_reason == "completed" and ha.eval_steps.tolist() == [4, 8, 12, 16, 20]
+        assert dispatched[0] == dispatched[1]
+
+
+def test_chunk_program_is_as_long_as_the_longest_chunk(monkeypatch):
+    # chunks end at every evaluation: a 256-update program would gather 256 updates' batches
+    # for each 5-update chunk
+    assert fit_lib._longest_chunk(256, 2200, 22, None) == 22
+    assert fit_lib._longest_chunk(256, None, None, 50) == 50
+    assert fit_lib._longest_chunk(256, 100, None, None) == 100
+    assert fit_lib._longest_chunk(8, 100, 22, 50) == 8
+    lengths = []
+    original = fit_lib._chunk_jit
+
+    def spy(plan, *args):
+        lengths.append(plan.num_steps)
+        return original(plan, *args)
+
+    monkeypatch.setattr(fit_lib, "_chunk_jit", spy)
+    jaxlr.fit(loss_fn, SGD, _params(), _data(), steps=12, batch_size=BS, key=KEY,
+              valid_data=_data(16, seed=1), eval_every=5, progress=False)
+    jaxlr.fit(loss_fn, SGD, _params(), _data(), steps=12, batch_size=BS, key=KEY,
+              progress=False)
+    assert set(lengths[:3]) == {5} and set(lengths[3:]) == {12}
+
+
 @pytest.mark.parametrize("where", ["data", "valid_data"])
 def test_nonfinite_data_is_an_error_before_training(where):
     x, y = _data()

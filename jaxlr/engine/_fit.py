@@ -5,7 +5,11 @@ The updates run on device: up to ``chunk_size`` updates are one compiled call of
 per-update host and dispatch overhead disappears. Between chunks the host does what only it can:
 progress bar, writer, evaluation and controllers, checkpoints, the time budget. A chunk ends early
 at the next event (evaluation, checkpoint, last step) without recompiling: its length is an
-argument of the compiled program. A stream of batches (an iterable) runs the same train step one
+argument of the compiled program, which is as long as the longest chunk the run can have (the
+smallest of ``chunk_size``, the evaluation and checkpoint intervals and ``steps``). When no
+controller reads the evaluation and no time budget or time clock is set, the next chunk and the
+evaluation are dispatched before a chunk's records are read, so the device keeps computing while
+the host records. A stream of batches (an iterable) runs the same train step one
 batch at a time, the next batch copied to the device while the current one trains.
 
 ``fit`` reads top to bottom: :func:`_prepare` checks every argument and builds the state before
@@ -49,6 +53,9 @@ _FN = "fit"
 # --------------------------------------------------------------------------------------------
 # Compiled programs (one per static structure: plans and models are compared by value)
 
+# fit dispatches the next chunk before reading a chunk's records when nothing in between can
+# change it (see _Loop.run_in_memory); the tests turn it off to compare
+DISPATCH_AHEAD = True
 _chunk_jit = jax.jit(run_chunk, static_argnums=0)
 _eval_jit = jax.jit(evaluate, static_argnums=0)
 # compiled like the initialisation inside a finder's or a sweep's program (eager random
@@ -320,6 +327,13 @@ def _prepare(loss_fn, optimizer, state, data, *, steps, epochs, batch_size, key,
     if not time_clock and _opt.has_hyperparams(st.opt_state):
         # a state coming from a time-clock run keeps its last time-based step: count again
         st = st.replace(opt_state=_opt.set_schedule_step(st.opt_state, -1))
+    needs_monitor = plateau is not None or early_stopping is not None
+    if problem.in_memory:
+        # the compiled chunk is as long as the longest chunk this run can have: its batches
+        # (and their epochs' permutations) are drawn for the whole chunk, so a chunk program
+        # 10x longer than the evaluation interval would do 10x the data work per chunk
+        chunk_size = _longest_chunk(chunk_size, steps, eval_every if (
+            problem.valid is not None or needs_monitor) else None, checkpoint_every)
     plan = Plan(model=problem.model, update=optimizer.update,
                 extra_args=is_extra_args(optimizer), batch_size=problem.batch_size or 1,
                 num_examples=problem.num_examples or 1, num_steps=chunk_size, freeze=False,
@@ -339,7 +353,6 @@ def _prepare(loss_fn, optimizer, state, data, *, steps, epochs, batch_size, key,
         if source is not None:
             source = Data(jax.device_put(source.arrays, replicated),
                           jax.device_put(source.key, replicated))
-    needs_monitor = plateau is not None or early_stopping is not None
     if needs_monitor or problem.valid is not None:
         _check_monitor(problem, plan, st, monitor if needs_monitor else "val_loss"
                        if problem.valid is not None else "loss", sample)
@@ -371,6 +384,14 @@ def _prepare(loss_fn, optimizer, state, data, *, steps, epochs, batch_size, key,
                   clock=clock, t_start=t_start, writer=writer, progress=progress,
                   manager=manager, checkpoint_every=checkpoint_every,
                   resumed_from=resumed_from, user_divergence=user_divergence)
+
+
+def _longest_chunk(chunk_size: int, steps: int | None, eval_every: int | None,
+                   checkpoint_every: int | None) -> int:
+    """The most updates one chunk of an in-memory run can have: chunks end at every
+    evaluation, checkpoint and the last step (see ``_Loop.next_event``)."""
+    return max(1, min(n for n in (chunk_size, steps, eval_every, checkpoint_every)
+                      if n is not None))
 
 
 # --------------------------------------------------------------------------------------------
@@ -417,6 +438,9 @@ class _Loop:
         self.best_step: int | None = None
         self.best: Any = None
         self.start_step = int(self.state.step)
+        self.known_step: int | None = self.start_step   # the state's step, tracked on the host
+        self._lengths: dict[int, jax.Array] = {}
+        self._no_clock = (jnp.zeros([], _F32), jnp.zeros([], _F32), jnp.zeros([], _I32))
         self.last_eval = self.start_step if s.resumed_from is not None else -1
         self.rate: float | None = None           # seconds per update
         self.bar = _progress_bar(s.progress, s.steps, self.start_step)
@@ -434,8 +458,7 @@ class _Loop:
     def clock_args(self):
         s = self.s
         if not s.plan.time_clock:
-            z = jnp.zeros([], _F32)
-            return z, z, jnp.zeros([], _I32)
+            return self._no_clock
         c0 = self.elapsed() / float(s.time_budget) * s.horizon
         r = 0.0 if self.rate is None else self.rate / float(s.time_budget) * s.horizon
         return jnp.asarray(c0, _F32), jnp.asarray(r, _F32), jnp.asarray(s.horizon, _I32)
@@ -485,16 +508,22 @@ class _Loop:
     def at_eval(self) -> bool:
         s = self.s
         return (s.problem.valid is not None or s.needs_monitor) and (
-            int(self.state.step) % s.eval_every == 0)
+            self.current_step() % s.eval_every == 0)
 
-    def evaluate(self, controllers: bool = True) -> bool:
-        """Evaluation + controllers; returns True to stop (early stopping)."""
+    def current_step(self) -> int:
+        """The state's step (from the host's count when known: no device round trip)."""
+        return self.known_step if self.known_step is not None else int(self.state.step)
+
+    def evaluate(self, controllers: bool = True, dispatched: Any = None) -> bool:
+        """Evaluation + controllers; returns True to stop (early stopping). ``dispatched``: the
+        evaluation of the current state, already dispatched (see :meth:`run_in_memory`)."""
         s, st = self.s, self.state
-        step_now = int(st.step)
+        step_now = self.current_step()
         self.last_eval = step_now
         vals: dict[str, float] = {}
         if s.problem.valid is not None:
-            out = jax.device_get(_eval_jit(s.problem.model, st, s.problem.valid))
+            out = jax.device_get(dispatched if dispatched is not None
+                                 else _eval_jit(s.problem.model, st, s.problem.valid))
             vals = {"val_" + k: float(v) for k, v in out.items()}
         means = {}
         if self.since_eval:
@@ -530,7 +559,7 @@ class _Loop:
         s = self.s
         if s.manager is None:
             return
-        step = int(self.state.step)
+        step = self.current_step()
         if force or (s.checkpoint_every is not None and step % s.checkpoint_every == 0):
             if s.manager.latest_step() != step:
                 saved = self.state if s.user_divergence else self.state.replace(divergence=None)
@@ -540,9 +569,9 @@ class _Loop:
                     e.state = self.state        # nothing computed is lost
                     raise
 
-    def after_chunk(self) -> bool:
+    def after_chunk(self, dispatched_eval: Any = None) -> bool:
         """Evaluation and checkpoint after a chunk; True to stop."""
-        if self.at_eval() and self.evaluate():
+        if self.at_eval() and self.evaluate(dispatched=dispatched_eval):
             self.stop_reason = "early_stopping"
             return True
         self.maybe_checkpoint()
@@ -550,26 +579,59 @@ class _Loop:
 
     # -- in-memory data ----------------------------------------------------------------------
 
+    def _dispatch(self, state: TrainState, n: int, clock) -> tuple[TrainState, Any]:
+        """Starts the chunk of ``n`` updates from ``state`` (asynchronously): its output state
+        and device metrics."""
+        length = self._lengths.get(n)
+        if length is None:
+            length = self._lengths[n] = jnp.asarray(n, _I32)
+        return _chunk_jit(self.s.plan, state, self.s.data, state.step, length, clock)
+
+    @staticmethod
+    def _fetch(ms: Any, n: int) -> dict[str, np.ndarray]:
+        return {k: np.asarray(v)[:n] for k, v in jax.device_get(ms).items()}
+
     def _chunk(self, n: int, clock) -> tuple[TrainState, dict[str, np.ndarray]]:
-        s = self.s
-        st, ms = _chunk_jit(s.plan, self.state, s.data, self.state.step,
-                            jnp.asarray(n, _I32), clock)
-        return st, {k: np.asarray(v)[:n] for k, v in jax.device_get(ms).items()}
+        st, ms = self._dispatch(self.state, n, clock)
+        return st, self._fetch(ms, n)
 
     def run_in_memory(self) -> None:
+        """The chunks of an in-memory run.
+
+        When nothing between two chunks can change the next one (no controller reads the
+        evaluation, no time budget or time clock), the next chunk and this chunk's evaluation
+        are dispatched before this chunk's records are read, so the device computes while the
+        host records, evaluates and checkpoints. A speculative chunk after a bad update is
+        discarded: the records and the state are those of a run without it.
+        """
         s = self.s
+        ahead_ok = DISPATCH_AHEAD and (s.time_budget is None and not s.plan.time_clock
+                                       and not s.needs_monitor)
+        ahead = None        # (step, n, clock, state, metrics): the next chunk, already running
         while True:
-            step = int(self.state.step)
+            step = self.current_step()
             if s.steps is not None and step >= s.steps:
                 return
             left = self.budget_left()
             if left is not None and left <= 0:
                 self.stop_reason = "time_budget"
                 return
-            n = self.next_event(step)
-            clock = self.clock_args()
             t0 = s.clock()
-            new, ms = self._chunk(n, clock)
+            if ahead is not None and ahead[0] == step:
+                _, n, clock, new, ms_dev = ahead
+            else:
+                n = self.next_event(step)
+                clock = self.clock_args()
+                new, ms_dev = self._dispatch(self.state, n, clock)
+            ahead, ev = None, None
+            after = step + n
+            if ahead_ok:
+                if s.problem.valid is not None and after % s.eval_every == 0:
+                    ev = _eval_jit(s.problem.model, new, s.problem.valid)
+                if s.steps is not None and after < s.steps:
+                    n2, c2 = self.next_event(after), self.clock_args()
+                    ahead = (after, n2, c2) + tuple(self._dispatch(new, n2, c2))
+            ms = self._fetch(ms_dev, n)
             self.rate = (s.clock() - t0) / n
             ok = ms["finite"] & ~ms.get("diverged", np.zeros(n, bool))
             if not ok.all():
@@ -577,12 +639,14 @@ class _Loop:
                 # run needs no per-update freeze; the chunk's input state is not donated)
                 bad = int(np.argmin(ok))
                 self.state = self._chunk(bad, clock)[0] if bad else self.state
+                self.known_step = step + bad
                 self.record({k: v[:bad] for k, v in ms.items()}, step + np.arange(bad))
                 self.nonfinite(step + bad, finite_loss=bool(np.isfinite(ms["loss"][bad])))
                 return
             self.state = new
+            self.known_step = after
             self.record(ms, step + np.arange(n))
-            if self.after_chunk():
+            if self.after_chunk(ev):
                 return
 
     # -- a stream of batches -----------------------------------------------------------------
@@ -592,6 +656,7 @@ class _Loop:
         passes = s.epochs if s.epochs is not None else 1
         pending: list[tuple[int, dict[str, jax.Array]]] = []
         alive = jnp.asarray(True)
+        self.known_step = None                  # the stream loop reads the state's own step
         host_step = int(self.state.step)
         t_flush = s.clock()
         self.state = _copy(self.state)          # donated below
