@@ -12,7 +12,8 @@ Per shape (digits MLP 64-128-10 and a wide MLP 64-1024-1024-10, batch 64; the bu
 ``--repeat`` calls with new rate values: no recompilation) and the ratio jaxlr / (i) (< 1: jaxlr
 is faster), plus, per shape, the number of XLA compilations of the first call
 (``jax.monitoring``). ``--first-call`` adds the end-to-end time of a fresh process (import,
-compile, run) for both at 32 lanes.
+compile, run) for both at 32 lanes: without a persistent compilation cache, with a cold one
+and with a warm one.
 
 ``--memory`` reports instead the peak resident memory of one call, for jaxlr and (i), each in
 a fresh process with a warm persistent compilation cache (digits MLP at 32 and 512 lanes, the wide MLP at 8, the
@@ -134,7 +135,12 @@ FRESH = textwrap.dedent("""
     import sys, time
     t = time.perf_counter()
     sys.path.insert(0, {scripts!r})
-    import numpy as np, jax, bench_lanes as b, jaxlr
+    import numpy as np, jax
+    if {cache!r}:
+        jax.config.update("jax_compilation_cache_dir", {cache!r})
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+        jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+    import bench_lanes as b, jaxlr
     task = jaxlr.tasks.get_task("digits-mlp")
     fn = b.ours(task) if {which!r} == "jaxlr" else b.baseline(task)
     jax.block_until_ready(fn(np.geomspace(1e-4, 1e-2, 32)))
@@ -143,15 +149,25 @@ FRESH = textwrap.dedent("""
 
 
 def first_call():
+    """A fresh process (import, build, compile, run) at 32 lanes, for jaxlr and (i): without a
+    persistent compilation cache (best of 2), with a cold one (empty: compile and write) and a
+    warm one (filled by the cold run: read instead of compile)."""
     here = os.path.dirname(os.path.abspath(__file__))
     out = {}
+    env = dict(os.environ, JAX_PLATFORMS="cpu", JAXLR_COMPILATION_CACHE="0")
+
+    def fresh(which, cache=""):
+        return float(subprocess.run([sys.executable, "-c", FRESH.format(
+            scripts=here, which=which, cache=cache)], capture_output=True, text=True, env=env,
+            check=True).stdout.split()[-1])
+
     for which in ("jaxlr", "baseline_i"):
-        env = dict(os.environ, JAX_PLATFORMS="cpu", JAXLR_COMPILATION_CACHE="0")
-        best = min(float(subprocess.run([sys.executable, "-c", FRESH.format(
-            scripts=here, which=which)], capture_output=True, text=True, env=env,
-            check=True).stdout.split()[-1]) for _ in range(2))
-        out[f"{which}_fresh_process_s"] = round(best, 3)
-    out["ratio"] = round(out["jaxlr_fresh_process_s"] / out["baseline_i_fresh_process_s"], 3)
+        out[f"{which}_fresh_process_s"] = round(min(fresh(which) for _ in range(2)), 3)
+        with tempfile.TemporaryDirectory() as cache:
+            out[f"{which}_cold_cache_s"] = round(fresh(which, cache), 3)
+            out[f"{which}_warm_cache_s"] = round(fresh(which, cache), 3)
+    for k in ("fresh_process", "cold_cache", "warm_cache"):
+        out[f"ratio_{k}"] = round(out[f"jaxlr_{k}_s"] / out[f"baseline_i_{k}_s"], 3)
     return {"shape": "digits-mlp", "lanes": 32, **out}
 
 
