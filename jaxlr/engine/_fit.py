@@ -6,7 +6,7 @@ per-update host and dispatch overhead disappears. Between chunks the host does w
 progress bar, writer, evaluation and controllers, checkpoints, the time budget. A chunk ends early
 at the next event (evaluation, checkpoint, last step) without recompiling: its length is an
 argument of the compiled program, which is as long as the longest chunk the run can have (the
-smallest of ``chunk_size``, the evaluation and checkpoint intervals and ``steps``). When no
+smallest of ``chunk_size`` and the evaluation and checkpoint intervals). When no
 controller reads the evaluation and no time budget or time clock is set, the next chunk and the
 evaluation are dispatched before a chunk's records are read, so the device keeps computing while
 the host records. A stream of batches (an iterable) runs the same train step one
@@ -332,7 +332,7 @@ def _prepare(loss_fn, optimizer, state, data, *, steps, epochs, batch_size, key,
         # the compiled chunk is as long as the longest chunk this run can have: its batches
         # (and their epochs' permutations) are drawn for the whole chunk, so a chunk program
         # 10x longer than the evaluation interval would do 10x the data work per chunk
-        chunk_size = _longest_chunk(chunk_size, steps, eval_every if (
+        chunk_size = _longest_chunk(chunk_size, eval_every if (
             problem.valid is not None or needs_monitor) else None, checkpoint_every)
     plan = Plan(model=problem.model, update=optimizer.update,
                 extra_args=is_extra_args(optimizer), batch_size=problem.batch_size or 1,
@@ -386,12 +386,12 @@ def _prepare(loss_fn, optimizer, state, data, *, steps, epochs, batch_size, key,
                   resumed_from=resumed_from, user_divergence=user_divergence)
 
 
-def _longest_chunk(chunk_size: int, steps: int | None, eval_every: int | None,
+def _longest_chunk(chunk_size: int, eval_every: int | None,
                    checkpoint_every: int | None) -> int:
-    """The most updates one chunk of an in-memory run can have: chunks end at every
-    evaluation, checkpoint and the last step (see ``_Loop.next_event``)."""
-    return max(1, min(n for n in (chunk_size, steps, eval_every, checkpoint_every)
-                      if n is not None))
+    """The most updates one chunk of an in-memory run can have: chunks end at every evaluation
+    and checkpoint (see ``_Loop.next_event``). The number of steps is left out, so runs of
+    different lengths share one program (a short run pays for one chunk's batches once)."""
+    return max(1, min(n for n in (chunk_size, eval_every, checkpoint_every) if n is not None))
 
 
 # --------------------------------------------------------------------------------------------
