@@ -6,9 +6,9 @@ best case: the Python loop and PyTorch iterate over mini-batches that are alread
 indexing per step), PyTorch uses as many threads as XLA's CPU client. A fourth figure, a bare
 ``lax.scan`` of ``optax.adam`` over pre-gathered batches, is the compute floor: how fast a
 fused loop can possibly be on this machine (fit adds shuffling/gathering on device and the
-metrics); the same scan recording fit's per-step metrics is the fair floor. A sixth figure is
-fit with ``valid_data`` (an evaluation every epoch) against fit
-without.
+metrics); the same scan recording fit's per-step metrics is the fair floor. The last two
+figures are fit with ``valid_data`` (an evaluation every epoch), and with a plateau controller
+reading it, against fit without.
 
 Prints one JSON line per figure ``{"name", "jaxlr_s", "baseline_s", "ratio"}`` (seconds for the
 whole run; ratio = baseline_s / jaxlr_s, i.e. the speed-up of jaxlr), plus a line describing the
@@ -79,6 +79,16 @@ def main() -> None:
 
     run_fit_valid()
     fit_valid_s = _best(run_fit_valid, repeats)
+
+    def run_fit_plateau():          # ... and a reduce-on-plateau controller reading val_loss
+        st, h = jaxlr.fit(task.loss, opt, params, (x, y), steps=steps, batch_size=bs, key=key,
+                          valid_data=task.valid, progress=False,
+                          plateau=jaxlr.controllers.reduce_on_plateau(patience=5))
+        jax.block_until_ready(st.params)
+        return h
+
+    run_fit_plateau()
+    fit_plateau_s = _best(run_fit_plateau, repeats)
 
     # ---------------------------------------------------------------- Python loop, jitted step
     per_epoch = n // bs
@@ -191,6 +201,8 @@ def main() -> None:
     line("fit_evaluating_every_epoch_vs_fit_without", fit_valid_s, fit_s,
          note=f"ratio < 1: speed of fit with valid_data (an evaluation every {n // bs} steps) "
               "relative to fit without")
+    line("fit_with_plateau_on_val_loss_vs_fit_without", fit_plateau_s, fit_s,
+         note="the same with reduce_on_plateau(patience=5) reading val_loss")
 
 
 if __name__ == "__main__":

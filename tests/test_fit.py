@@ -134,45 +134,65 @@ def test_nonfinite_stops_with_last_finite_state(stream):
     assert len(h.train["loss"]) == bad and np.isfinite(h.train["loss"]).all()
 
 
-@pytest.mark.parametrize("nonfinite", [False, True], ids=["clean", "nonfinite"])
-def test_dispatching_the_next_chunk_ahead_changes_nothing(nonfinite, monkeypatch):
-    # Without controllers or a time budget, fit dispatches the next chunk and the evaluation
-    # before it reads a chunk's records; a run that waits for every chunk is the reference,
-    # bit for bit, including a non-finite stop with a speculative chunk in flight.
+@pytest.mark.parametrize("case", ["clean", "nonfinite", "controllers"])
+def test_dispatching_the_next_chunk_ahead_changes_nothing(case, monkeypatch):
+    # Without a time budget, fit dispatches the next chunk and the evaluation (and steps
+    # controllers that read a validation metric on the device) before it reads a chunk's
+    # records; a run that waits for every chunk is the reference, bit for bit, including a
+    # non-finite stop and an early stop with a speculative chunk in flight.
     x, y = _data()
-    if nonfinite:
+    if case == "nonfinite":
         y = y.at[0].set(1e30)      # the squared error of example 0 overflows
-    dispatched = []
-    original = fit_lib._Loop._dispatch
+    extra = {}
+    if case == "controllers":      # reduces at once, stops after two evaluations without gain
+        extra = dict(plateau=jaxlr.controllers.reduce_on_plateau(patience=0, threshold=0.5,
+                                                                 factor=0.5),
+                     early_stopping=jaxlr.early_stopping(patience=2, min_delta=0.05))
+    dispatched, stepped = [], []
+    original, original_step = fit_lib._Loop._dispatch, fit_lib._Loop._step_controllers
 
     def counting(self, state, n, clock):
         dispatched[-1] += 1
         return original(self, state, n, clock)
 
+    def counting_step(self, state, ev):
+        stepped[-1] += 1
+        return original_step(self, state, ev)
+
     monkeypatch.setattr(fit_lib._Loop, "_dispatch", counting)
+    monkeypatch.setattr(fit_lib._Loop, "_step_controllers", counting_step)
     runs = []
     for ahead in (True, False):
         monkeypatch.setattr(fit_lib, "DISPATCH_AHEAD", ahead)
         dispatched.append(0)
+        stepped.append(0)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            runs.append(jaxlr.fit(loss_fn, SGD, _params(), (x, y), steps=20, batch_size=BS,
+            runs.append(jaxlr.fit(loss_fn, SGD, _params(), (x, y), steps=40, batch_size=BS,
                                   key=KEY, chunk_size=3, valid_data=_data(16, seed=1),
-                                  eval_every=4, progress=False))
+                                  eval_every=4, progress=False, **extra))
     (a, ha), (b, hb) = runs
     chex.assert_trees_all_equal(a.params, b.params)
+    chex.assert_trees_all_equal(a.opt_state, b.opt_state)
     assert ha.steps.tolist() == hb.steps.tolist()
     for k in ha.train:
         np.testing.assert_array_equal(ha.train[k], hb.train[k])
     assert ha.eval_steps.tolist() == hb.eval_steps.tolist()
     np.testing.assert_array_equal(ha.eval["val_loss"], hb.eval["val_loss"])
-    assert (ha.stop_reason, ha.nonfinite_step) == (hb.stop_reason, hb.nonfinite_step)
-    if nonfinite:
+    np.testing.assert_array_equal(ha.lr_scale, hb.lr_scale)
+    assert ha.reductions.tolist() == hb.reductions.tolist()
+    assert (ha.stop_reason, ha.nonfinite_step, ha.best_step) == (
+        hb.stop_reason, hb.nonfinite_step, hb.best_step)
+    if case == "nonfinite":
         assert ha.stop_reason == "nonfinite" and int(a.step) == ha.nonfinite_step < 5
         # the speculative chunk dispatched after the bad one was discarded
         assert dispatched[0] == dispatched[1] + 1
+    elif case == "controllers":
+        assert ha.stop_reason == "early_stopping" and len(ha.reductions) >= 1
+        assert stepped[0] == len(ha.eval_steps) and stepped[1] == 0  # stepped on the device
+        assert dispatched[0] == dispatched[1] + 1      # the chunk after the stop: discarded
     else:
-        assert ha.stop_reason == "completed" and ha.eval_steps.tolist() == [4, 8, 12, 16, 20]
+        assert ha.stop_reason == "completed" and ha.eval_steps.tolist() == list(range(4, 41, 4))
         assert dispatched[0] == dispatched[1]
 
 

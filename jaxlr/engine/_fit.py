@@ -6,10 +6,10 @@ per-update host and dispatch overhead disappears. Between chunks the host does w
 progress bar, writer, evaluation and controllers, checkpoints, the time budget. A chunk ends early
 at the next event (evaluation, checkpoint, last step) without recompiling: its length is an
 argument of the compiled program, which is as long as the longest chunk the run can have (the
-smallest of ``chunk_size`` and the evaluation and checkpoint intervals). When no
-controller reads the evaluation and no time budget or time clock is set, the next chunk and the
-evaluation are dispatched before a chunk's records are read, so the device keeps computing while
-the host records. A stream of batches (an iterable) runs the same train step one
+smallest of ``chunk_size`` and the evaluation and checkpoint intervals). Without a time budget
+or time clock, the next chunk and the evaluation are dispatched before a chunk's records are
+read (controllers reading a validation metric are stepped on the device), so the device keeps
+computing while the host records. A stream of batches (an iterable) runs the same train step one
 batch at a time, the next batch copied to the device while the current one trains.
 
 ``fit`` reads top to bottom: :func:`_prepare` checks every argument and builds the state before
@@ -53,8 +53,8 @@ _FN = "fit"
 # --------------------------------------------------------------------------------------------
 # Compiled programs (one per static structure: plans and models are compared by value)
 
-# fit dispatches the next chunk before reading a chunk's records when nothing in between can
-# change it (see _Loop.run_in_memory); the tests turn it off to compare
+# fit dispatches the next chunk before reading a chunk's records when the host need not decide
+# anything in between (see _Loop.run_in_memory); the tests turn it off to compare
 DISPATCH_AHEAD = True
 _chunk_jit = jax.jit(run_chunk, static_argnums=0)
 _eval_jit = jax.jit(evaluate, static_argnums=0)
@@ -514,9 +514,11 @@ class _Loop:
         """The state's step (from the host's count when known: no device round trip)."""
         return self.known_step if self.known_step is not None else int(self.state.step)
 
-    def evaluate(self, controllers: bool = True, dispatched: Any = None) -> bool:
+    def evaluate(self, controllers: bool = True, dispatched: Any = None,
+                 stepped: tuple[Any, Any] | None = None) -> bool:
         """Evaluation + controllers; returns True to stop (early stopping). ``dispatched``: the
-        evaluation of the current state, already dispatched (see :meth:`run_in_memory`)."""
+        evaluation of the current state, already dispatched; ``stepped``: the plateau and
+        early-stopping states already stepped on it (see :meth:`run_in_memory`)."""
         s, st = self.s, self.state
         step_now = self.current_step()
         self.last_eval = step_now
@@ -532,14 +534,17 @@ class _Loop:
         self.since_eval.clear()
         stop = False
         if s.needs_monitor and controllers:
-            metric = jnp.asarray(vals.get(s.monitor, means.get(s.monitor, np.nan)), _F32)
+            metric = None
+            if stepped is None:
+                metric = jnp.asarray(vals.get(s.monitor, means.get(s.monitor, np.nan)), _F32)
             if self._plateau is not None:
-                new_p = self._plateau(st.plateau, metric)
+                new_p = stepped[0] if stepped is not None else self._plateau(st.plateau, metric)
                 if bool(new_p.reduced):
                     self.reductions.append(step_now)
                 st = st.replace(plateau=new_p)
             if self._es is not None:
-                new_e = self._es(st.early_stopping, metric)
+                new_e = (stepped[1] if stepped is not None
+                         else self._es(st.early_stopping, metric))
                 if bool(new_e.improved):
                     self.best_step = step_now
                     if s.early_stopping.restore_best:
@@ -569,9 +574,10 @@ class _Loop:
                     e.state = self.state        # nothing computed is lost
                     raise
 
-    def after_chunk(self, dispatched_eval: Any = None) -> bool:
+    def after_chunk(self, dispatched_eval: Any = None,
+                    stepped: tuple[Any, Any] | None = None) -> bool:
         """Evaluation and checkpoint after a chunk; True to stop."""
-        if self.at_eval() and self.evaluate(dispatched=dispatched_eval):
+        if self.at_eval() and self.evaluate(dispatched=dispatched_eval, stepped=stepped):
             self.stop_reason = "early_stopping"
             return True
         self.maybe_checkpoint()
@@ -591,6 +597,21 @@ class _Loop:
     def _fetch(ms: Any, n: int) -> dict[str, np.ndarray]:
         return {k: np.asarray(v)[:n] for k, v in jax.device_get(ms).items()}
 
+    def _step_controllers(self, state: TrainState, ev: Any) -> tuple[tuple[Any, Any],
+                                                                      TrainState]:
+        """The plateau / early-stopping states stepped on the dispatched evaluation ``ev`` (on
+        the device, no host round trip), and ``state`` with them: what :meth:`evaluate` would
+        compute from the same values."""
+        metric = ev[self.s.monitor[len("val_"):]].astype(_F32)
+        new_p = self._plateau(state.plateau, metric) if self._plateau is not None else None
+        new_e = self._es(state.early_stopping, metric) if self._es is not None else None
+        nxt = state
+        if new_p is not None:
+            nxt = nxt.replace(plateau=new_p)
+        if new_e is not None:
+            nxt = nxt.replace(early_stopping=new_e)
+        return (new_p, new_e), nxt
+
     def _chunk(self, n: int, clock) -> tuple[TrainState, dict[str, np.ndarray]]:
         st, ms = self._dispatch(self.state, n, clock)
         return st, self._fetch(ms, n)
@@ -598,15 +619,17 @@ class _Loop:
     def run_in_memory(self) -> None:
         """The chunks of an in-memory run.
 
-        When nothing between two chunks can change the next one (no controller reads the
-        evaluation, no time budget or time clock), the next chunk and this chunk's evaluation
-        are dispatched before this chunk's records are read, so the device computes while the
-        host records, evaluates and checkpoints. A speculative chunk after a bad update is
-        discarded: the records and the state are those of a run without it.
+        Without a time budget or time clock, the next chunk and this chunk's evaluation are
+        dispatched before this chunk's records are read, so the device computes while the host
+        records, evaluates and checkpoints. Controllers that read a validation metric are
+        stepped on the device too (the same compiled updates on the same values); a controller
+        reading a train metric (a mean of the host's records) waits for them. A speculative
+        chunk after a bad update or an early stop is discarded: the records and the state are
+        those of a run without it.
         """
         s = self.s
-        ahead_ok = DISPATCH_AHEAD and (s.time_budget is None and not s.plan.time_clock
-                                       and not s.needs_monitor)
+        ahead_ok = DISPATCH_AHEAD and s.time_budget is None and not s.plan.time_clock and (
+            not s.needs_monitor or (s.problem.valid is not None and s.monitor.startswith("val_")))
         ahead = None        # (step, n, clock, state, metrics): the next chunk, already running
         while True:
             step = self.current_step()
@@ -623,14 +646,17 @@ class _Loop:
                 n = self.next_event(step)
                 clock = self.clock_args()
                 new, ms_dev = self._dispatch(self.state, n, clock)
-            ahead, ev = None, None
+            ahead, ev, stepped = None, None, None
             after = step + n
             if ahead_ok:
+                nxt = new
                 if s.problem.valid is not None and after % s.eval_every == 0:
                     ev = _eval_jit(s.problem.model, new, s.problem.valid)
+                    if s.needs_monitor:
+                        stepped, nxt = self._step_controllers(new, ev)
                 if s.steps is not None and after < s.steps:
                     n2, c2 = self.next_event(after), self.clock_args()
-                    ahead = (after, n2, c2) + tuple(self._dispatch(new, n2, c2))
+                    ahead = (after, n2, c2) + tuple(self._dispatch(nxt, n2, c2))
             ms = self._fetch(ms_dev, n)
             self.rate = (s.clock() - t0) / n
             ok = ms["finite"] & ~ms.get("diverged", np.zeros(n, bool))
@@ -646,7 +672,7 @@ class _Loop:
             self.state = new
             self.known_step = after
             self.record(ms, step + np.arange(n))
-            if self.after_chunk(ev):
+            if self.after_chunk(ev, stepped):
                 return
 
     # -- a stream of batches -----------------------------------------------------------------
